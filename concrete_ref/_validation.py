@@ -109,7 +109,7 @@ def check_size(size, name: str = "size") -> tuple:
         size = (int(size),)
     try:
         size = tuple(int(s) for s in size)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"{name} must be None, a non-negative integer or a tuple of them; got {size!r}")
     if any(s < 0 for s in size):
         raise ValueError(f"{name} entries must be non-negative integers; got {size}")
