@@ -1,0 +1,126 @@
+r"""Training objectives (Concrete, VIMCO, NVIL) and the discrete-graph evaluation bound.
+
+All objectives are written as *surrogates*: scalars whose gradient is the estimator, to be
+*maximised* (the training loop minimises their negation).
+
+* **Concrete** (Eq. 8 relaxed, Eq. 25/27): :math:`\log\frac1m\sum_i w_i` with relaxed weights
+  :math:`w_i = p(x \mid h_i)\rho(Y_i)/\kappa(Y_i \mid x)`, :math:`Y_i` reparameterized; its gradient is
+  the pathwise gradient.  For ``m > 1`` this is our reading of the paper (its App. C writes m = 1 only):
+  the usual importance-weighted bound on the *relaxed* model's log marginal.
+* **VIMCO** (Mnih & Rezende, 2016), ``m > 1``: discrete samples, :math:`\hat L = \log\frac1m\sum_i w_i`,
+  per-sample learning signals :math:`\hat L - \hat L_{-i}` where :math:`\hat L_{-i}` replaces
+  :math:`\log w_i` by the mean of the other :math:`\log w_j` (the geometric-mean leave-one-out baseline).
+  Surrogate: :math:`\hat L + \sum_i \mathrm{sg}[\hat L - \hat L_{-i}]\log q(h_i \mid x)`.
+* **NVIL** (Mnih & Gregor, 2014), ``m = 1``: learning signal :math:`l = \log p(x,h) - \log q(h|x)`, minus
+  a running mean :math:`c` and an input-dependent baseline :math:`b(x)`, divided by
+  :math:`\max(1, \hat\sigma)` with :math:`\hat\sigma^2` a running variance of the centred signal (both
+  averages with rate 0.8 as in the NVIL paper).  Surrogate:
+  :math:`\log p(x,h) + \mathrm{sg}[(l - c - b(x))/\max(1,\hat\sigma)]\log q(h|x)`; the baseline network
+  is fitted by least squares to :math:`l - c`.  One global learning signal for all layers (the NVIL
+  paper's per-layer local signals are not used: a stated simplification).
+* **Evaluation** :math:`\mathcal{L}_k` on the discrete graph (Section 5.2: k = 50,000 in the paper):
+  :math:`\log\frac1k\sum_{i\le k} w_i` with exact discrete samples, accumulated chunk by chunk with a
+  running log-sum-exp so that any ``k`` fits in memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from .models import DiscreteLatentModel
+
+__all__ = [
+    "concrete_objective",
+    "vimco_objective",
+    "NVILBaseline",
+    "nvil_objective",
+    "importance_bound",
+    "vimco_learning_signals",
+]
+
+
+def _log_mean_exp(logw, dim=0):
+    return torch.logsumexp(logw, dim=dim) - math.log(logw.shape[dim])
+
+
+def concrete_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None):
+    """Per-example relaxed multi-sample bound (shape ``(B,)``); differentiate its mean."""
+    logw, _ = model.log_weights(x, m, relaxed=True, generator=generator, target=target)
+    return _log_mean_exp(logw)
+
+
+def vimco_learning_signals(logw: torch.Tensor) -> torch.Tensor:
+    """:math:`\\hat L - \\hat L_{-i}` for each of the ``m`` samples (rows), without gradient."""
+    logw = logw.detach()
+    m = logw.shape[0]
+    mean_others = (logw.sum(0, keepdim=True) - logw) / (m - 1)
+    # replace row i by the mean of the others, one i at a time: (m, m, B) with the diagonal swapped
+    eye = torch.eye(m, dtype=torch.bool).unsqueeze(-1)
+    swapped = torch.where(eye, mean_others.unsqueeze(0), logw.unsqueeze(1).transpose(0, 1))
+    return _log_mean_exp(logw) - _log_mean_exp(swapped, dim=1)
+
+
+def vimco_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None):
+    """Per-example VIMCO surrogate (``m >= 2``); its value equals the discrete multi-sample bound."""
+    if m < 2:
+        raise ValueError(f"VIMCO needs m >= 2 samples (use NVIL for m = 1); got m = {m}")
+    logw, log_q = model.log_weights(x, m, relaxed=False, generator=generator, target=target)
+    bound = _log_mean_exp(logw)
+    signals = vimco_learning_signals(logw)
+    return bound + (signals * log_q).sum(0) - (signals * log_q).sum(0).detach()
+
+
+class NVILBaseline(nn.Module):
+    """Input-dependent baseline b(x) (one tanh layer of 100 units) and the running centring statistics."""
+
+    def __init__(self, in_dim: int, hidden: int = 100, rate: float = 0.8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.rate = rate
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("var", torch.ones(()))
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+
+def nvil_objective(model: DiscreteLatentModel, baseline: NVILBaseline, x, generator=None, target=None):
+    """Per-example NVIL surrogate (m = 1) and the baseline's squared error (to be minimised).
+
+    Returns ``(surrogate, baseline_loss, bound)``; ``bound`` is the single-sample ELBO value.
+    """
+    logw, log_q = model.log_weights(x, 1, relaxed=False, generator=generator, target=target)
+    logw, log_q = logw[0], log_q[0]
+    signal = logw.detach()
+    context = x
+    b = baseline(context)
+    centred = signal - baseline.mean
+    if model.training:
+        with torch.no_grad():
+            r = baseline.rate
+            baseline.mean.mul_(r).add_((1 - r) * signal.mean())
+            baseline.var.mul_(r).add_((1 - r) * (centred - b.detach()).var(unbiased=False))
+    scaled = (centred - b.detach()) / baseline.var.sqrt().clamp_min(1.0)
+    log_p = logw + log_q if not model.spec.conditional else logw
+    surrogate = log_p + scaled * log_q - (scaled * log_q).detach() + (logw - log_p).detach()
+    baseline_loss = (centred - b) ** 2
+    return surrogate, baseline_loss, logw.detach()
+
+
+@torch.no_grad()
+def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, generator=None, target=None):
+    """:math:`\\mathcal{L}_k` on the discrete graph per example (shape ``(B,)``), in chunks of samples."""
+    was_training = model.training
+    model.eval()
+    total = torch.full((x.shape[0],), -math.inf)
+    done = 0
+    while done < k:
+        c = min(chunk, k - done)
+        logw, _ = model.log_weights(x, c, relaxed=False, generator=generator, target=target)
+        total = torch.logaddexp(total, torch.logsumexp(logw, 0))
+        done += c
+    model.train(was_training)
+    return total - math.log(k)

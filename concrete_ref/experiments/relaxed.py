@@ -1,0 +1,75 @@
+r"""PyTorch versions of the relaxed distributions used in training (parity-tested against the NumPy core).
+
+Same formulas as :mod:`concrete_ref.concrete` and :mod:`concrete_ref.binary`, written with torch ops
+so that they run batched, in float32, with autograd.  No argument validation happens here (this is
+the inner loop of training); the models only ever call these functions with finite logits and the
+fixed positive temperatures of the paper.
+
+* ExpConcrete (App. C.3.1): sample :math:`Y = \operatorname{log\,softmax}((\log\alpha + G)/\lambda)`,
+  log density :math:`\log((n-1)!) + (n-1)\log\lambda + \sum_k \operatorname{log\,softmax}_k(\log\alpha - \lambda y)`.
+* Logit-space Binary Concrete (Eq. 26): sample :math:`Y = (\log\alpha + L)/\lambda`, log density
+  :math:`\log\lambda - |d| - 2\log(1 + e^{-|d|})` with :math:`d = \log\alpha - \lambda y`.
+
+Noise is drawn as in the core: uniforms on ``[tiny, 1)`` so that every logarithm is finite
+(``torch.rand`` can return exactly 0; it is replaced by ``tiny``, which changes the law by at most
+one float32 grid point out of 2**24, and this is the only place anything is bounded).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "uniform_noise",
+    "gumbel_noise",
+    "logistic_noise",
+    "exp_concrete_rsample",
+    "exp_concrete_log_prob",
+    "logistic_rsample",
+    "logistic_log_prob",
+]
+
+
+def uniform_noise(shape, *, dtype=torch.float32, device=None, generator=None) -> torch.Tensor:
+    """Uniform noise on ``[tiny, 1)``: ``torch.rand`` with its exact zeros moved up to ``tiny``."""
+    u = torch.rand(shape, dtype=dtype, device=device, generator=generator)
+    return u.clamp_min(torch.finfo(dtype).tiny)
+
+
+def gumbel_noise(shape, **kw) -> torch.Tensor:
+    """Standard Gumbel noise :math:`-\\log(-\\log U)`."""
+    return -torch.log(-torch.log(uniform_noise(shape, **kw)))
+
+
+def logistic_noise(shape, **kw) -> torch.Tensor:
+    """Standard Logistic noise :math:`\\log U - \\log(1 - U)`."""
+    u = uniform_noise(shape, **kw)
+    return torch.log(u) - torch.log1p(-u)
+
+
+def exp_concrete_rsample(logits, temperature, gumbels) -> torch.Tensor:
+    """ExpConcrete sample from given Gumbel noise (reparameterized: differentiable in ``logits``)."""
+    z = logits + gumbels
+    z = z - z.detach().amax(dim=-1, keepdim=True)
+    return torch.log_softmax(z / temperature, dim=-1)
+
+
+def exp_concrete_log_prob(y, logits, temperature: float) -> torch.Tensor:
+    """ExpConcrete log density :math:`\\log\\kappa_{\\alpha,\\lambda}(y)`; sums over the last axis."""
+    n = logits.shape[-1]
+    const = math.lgamma(n) + (n - 1) * math.log(temperature)
+    return const + torch.log_softmax(logits - temperature * y, dim=-1).sum(-1)
+
+
+def logistic_rsample(logit, temperature: float, noise) -> torch.Tensor:
+    """Logit-space Binary Concrete sample :math:`(\\log\\alpha + L)/\\lambda` from given noise."""
+    return (logit + noise) / temperature
+
+
+def logistic_log_prob(y, logit, temperature: float) -> torch.Tensor:
+    """Elementwise :math:`\\log g_{\\alpha,\\lambda}(y) = \\log\\lambda - |d| - 2\\log(1+e^{-|d|})`."""
+    d = (logit - temperature * y).abs()
+    return math.log(temperature) - d - 2.0 * F.softplus(-d)
