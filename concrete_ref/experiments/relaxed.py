@@ -45,9 +45,8 @@ def gumbel_noise(shape, **kw) -> torch.Tensor:
 
 
 def logistic_noise(shape, **kw) -> torch.Tensor:
-    """Standard Logistic noise :math:`\\log U - \\log(1 - U)`."""
-    u = uniform_noise(shape, **kw)
-    return torch.log(u) - torch.log1p(-u)
+    """Standard Logistic noise :math:`\\log U - \\log(1 - U)`, computed as ``torch.logit(U)`` (one op)."""
+    return torch.logit(uniform_noise(shape, **kw))
 
 
 def exp_concrete_rsample(logits, temperature, gumbels) -> torch.Tensor:
