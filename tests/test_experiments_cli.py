@@ -63,3 +63,32 @@ def test_existing_checkpoint_needs_resume_or_fresh(tmp_path):
 def test_bad_arguments(tmp_path, extra, match):
     with pytest.raises(ValueError, match=match):
         density.main(_args(tmp_path, *extra))
+
+
+def test_structured_prediction_smoke_and_defaults(tmp_path):
+    from concrete_ref.experiments import structured
+
+    args = ["--dataset", "synthetic", "--model", "392V-24H-24H-392V", "--preset", "smoke", "--estimator", "vimco",
+            "--samples", "3", "--run-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path / "res"), "--no-progress"]
+    result = structured.main(args)
+    cfg = result["config"]
+    assert cfg["task"] == "structured" and cfg["weight_decay"] == 1e-3 and cfg["learning_rate"] == 3e-4
+    assert cfg["prior_temperature"] == cfg["posterior_temperature"] == 2 / 3
+    assert 0 < result["metrics"]["test_nll"] < 1000  # a bound on -log p(bottom | top): 392 pixels
+    paper_cfg, _ = structured.config_from_args(structured.build_parser("structured").parse_args(
+        ["--preset", "paper", "--estimator", "concrete"]), "structured")
+    assert paper_cfg.eval_samples_test == 100 and paper_cfg.steps == 10_000_000
+    with pytest.raises(ValueError, match="density"):
+        structured.main(args[:2] + ["--model", "200H-784V"] + args[4:])
+
+
+def test_top_bottom_split_reassembles_the_image():
+    import numpy as np
+
+    from concrete_ref.experiments.cli import split_top_bottom
+
+    img = np.arange(784).reshape(1, 784)
+    top, bottom = split_top_bottom(img)
+    assert top.shape == bottom.shape == (1, 392)
+    np.testing.assert_array_equal(np.concatenate([top, bottom], -1), img)
+    np.testing.assert_array_equal(top.reshape(14, 28), np.arange(784).reshape(28, 28)[:14])  # rows 0-13

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance() -> dict:
+def provenance(command: str | None = None) -> dict:
     """A JSON-ready record of the code, software and machine that produced a result."""
     import numpy
     import torch
@@ -51,7 +52,7 @@ def provenance() -> dict:
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
-        "command": " ".join([Path(sys.executable).name, "-m", "concrete_ref.experiments.density", *sys.argv[1:]]),
+        "command": command or shlex.join(["python", *sys.argv]),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,

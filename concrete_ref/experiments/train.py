@@ -103,6 +103,7 @@ class Trainer:
         self.cursor = 0
         self.curves = {"step": [], "train_objective": [], "valid_step": [], "valid_bound": []}
         self.train_seconds = 0.0
+        self.command = None  # the command line that started the run, for provenance
 
     # ------------------------------------------------------------------ data
     def _batch(self):
@@ -254,5 +255,5 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 1),
             "eval_seconds": round(eval_seconds, 1),
             "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
-            "provenance": provenance(),
+            "provenance": provenance(self.command),
         }
