@@ -253,3 +253,59 @@ def test_relaxed_bound_below_relaxed_log_marginal():
     se = l1.std() / math.sqrt(l1.numel())
     assert l1.mean() < lk.mean() - 3 * se or l1.mean() < lk.mean()
     assert lk.std() < 0.05  # L_4000 has almost converged: its spread across repeats is small
+
+
+# ---------------------------------------------------------------- structured prediction (conditional models)
+def _tiny_conditional(temperature, seed=9, scale=1.0):
+    torch.manual_seed(seed)
+    model = DiscreteLatentModel(parse_notation("4V-3H-2H-4V"), temperatures=(temperature, temperature)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model.eval()
+
+
+def _exact_conditional_log_likelihood(model, top, bottom):
+    """log p(bottom | top) = log sum_h p(h | top) p(bottom | h), enumerating the binary latent states."""
+    terms = []
+    c1, c2 = model.codes
+    for s1 in itertools.product([0.0, 1.0], repeat=c1.units):
+        s1 = torch.tensor(s1, dtype=torch.float64)
+        lp1 = c1.discrete_log_prob(s1, model.p_maps[0](top))
+        for s2 in itertools.product([0.0, 1.0], repeat=c2.units):
+            s2 = torch.tensor(s2, dtype=torch.float64)
+            lp2 = c2.discrete_log_prob(s2, model.p_maps[1](2 * s1 - 1))
+            logits = model.p_out(2 * s2 - 1)
+            terms.append(lp1 + lp2 + (bottom * logits - torch.nn.functional.softplus(logits)).sum())
+    return torch.logsumexp(torch.stack(terms), 0)
+
+
+def test_structured_bound_below_exact_conditional_likelihood():
+    model = _tiny_conditional(2 / 3)
+    top = torch.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    bottom = torch.tensor([[0.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    exact = _exact_conditional_log_likelihood(model, top[0], bottom[0])
+    g = torch.Generator().manual_seed(0)
+    l1 = O.importance_bound(model, top.expand(4000, -1), 1, generator=g, target=bottom.expand(4000, -1))
+    l100 = O.importance_bound(model, top.expand(200, -1), 100, generator=g, target=bottom.expand(200, -1))
+    assert l1.mean() < l100.mean() <= exact + 1e-9  # L^SP_1 <= L^SP_100 <= log p(bottom | top)
+    assert exact - l100.mean() < 0.05
+    l5000 = O.importance_bound(model, top, 5000, generator=g, target=bottom)
+    assert abs(l5000.item() - exact.item()) < 0.01
+
+
+def test_evaluation_is_on_the_discrete_graph():
+    """At a high temperature the relaxed graph is a different model: its bound differs from the
+    discrete one by far more than Monte Carlo error; at a low temperature the two agree."""
+    top = torch.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=torch.float64).expand(2000, -1)
+    bottom = torch.tensor([[0.0, 1.0, 1.0, 0.0]], dtype=torch.float64).expand(2000, -1)
+    gaps = {}
+    for lam in (10.0, 0.01):
+        model = _tiny_conditional(lam, scale=3.0)
+        g = torch.Generator().manual_seed(1)
+        disc = O.importance_bound(model, top, 10, generator=g, target=bottom)
+        relx = O.importance_bound(model, top, 10, generator=g, target=bottom, relaxed=True)
+        se = math.sqrt((disc.var() + relx.var()).item() / disc.numel())
+        gaps[lam] = (abs(disc.mean() - relx.mean()).item(), se)
+    assert gaps[10.0][0] > 10 * gaps[10.0][1]
+    assert gaps[0.01][0] < 5 * gaps[0.01][1] + 0.01

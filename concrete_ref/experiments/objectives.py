@@ -111,15 +111,20 @@ def nvil_objective(model: DiscreteLatentModel, baseline: NVILBaseline, x, genera
 
 
 @torch.no_grad()
-def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, generator=None, target=None):
-    """:math:`\\mathcal{L}_k` on the discrete graph per example (shape ``(B,)``), in chunks of samples."""
+def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, generator=None, target=None,
+                     relaxed: bool = False):
+    """:math:`\\mathcal{L}_k` per example (shape ``(B,)``), in chunks of samples.
+
+    On the discrete graph by default (the paper's test-time evaluation); ``relaxed=True`` evaluates the
+    same bound on the relaxed graph (Concrete samples and densities), as in Figure 4's "Continuous" curve.
+    """
     was_training = model.training
     model.eval()
     total = torch.full((x.shape[0],), -math.inf)
     done = 0
     while done < k:
         c = min(chunk, k - done)
-        logw, _ = model.log_weights(x, c, relaxed=False, generator=generator, target=target)
+        logw, _ = model.log_weights(x, c, relaxed=relaxed, generator=generator, target=target)
         total = torch.logaddexp(total, torch.logsumexp(logw, 0))
         done += c
     model.train(was_training)
