@@ -1,7 +1,9 @@
 """Run a grid of experiments with a fixed number of single-threaded workers, resumably.
 
 ``python -m concrete_ref.experiments.grid table1 --preset book --workers 2`` runs the MNIST cells of
-the paper's Table 1 (4 models x m in {1, 5, 50} x {Concrete, VIMCO/NVIL}), cheapest first.  A cell
+the paper's Table 1 (4 models x m in {1, 5, 50} x {Concrete, VIMCO/NVIL}), cheapest first.  Other
+grids: ``figure4`` (structured prediction), ``nary-sp`` (its 4-/8-ary runs), ``temperature``
+(Figure 4 right) and ``arity`` (App. E).  A cell
 whose result file exists is skipped; a cell with a checkpoint is resumed; so the same command, run
 again after an interruption, finishes the grid.  ``--dry-run`` prints the commands.
 """
@@ -18,35 +20,57 @@ from pathlib import Path
 from .provenance import repo_root
 
 TABLE1_MODELS = ["200H-784V", "200H-200H-784V", "200H~784V", "200H~200H~784V"]
-#: measured single-thread ms per step on this machine kind (torch 2.13 CPU), used only for ordering
-_COST = {"200H-784V": 1.0, "200H-200H-784V": 1.5, "200H~784V": 1.4, "200H~200H~784V": 2.6}
+SP_MODELS = ["392V-240H-240H-392V", "392V-240H-240H-240H-392V"]
+ARITY_MODELS = ["240H~784V", "240H~240H~784V"]
+#: Figure 4 (right): training temperatures for the binary 392V-240H-240H-240H-392V model on L^SP_1
+SWEEP_TEMPERATURES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+#: relative single-thread cost per step (m = 1) on this machine kind, used only to order the work
+_COST = {"200H-784V": 1.0, "200H-200H-784V": 1.5, "200H~784V": 1.4, "200H~200H~784V": 2.6,
+         "392V-240H-240H-392V": 1.2, "392V-240H-240H-240H-392V": 1.5, "240H~784V": 1.5, "240H~240H~784V": 2.8}
 
 
-def table1_cells(dataset: str = "mnist"):
-    for model in TABLE1_MODELS:
-        for m in (1, 5, 50):
-            for estimator in ("concrete", "nvil" if m == 1 else "vimco"):
-                yield {"dataset": dataset, "model": model, "samples": m, "estimator": estimator,
-                       "cost": _COST[model] * m}
+def _cell(task, model, estimator, m, dataset="mnist", arity=2, extra=()):
+    args = ["--dataset", dataset, "--model", model, "--estimator", estimator, "--samples", str(m)]
+    if arity != 2:
+        args += ["--arity", str(arity)]
+    return {"task": task, "args": args + list(extra), "cost": _COST[model] * m * (1 + 0.3 * (arity > 2))}
+
+
+def cells(grid: str, dataset: str = "mnist"):
+    """The cells of a named grid, each ``{"task", "args", "cost"}``."""
+    if grid == "table1":  # Table 1: 4 models x m x {Concrete, VIMCO/NVIL}
+        return [_cell("density", mo, est, m, dataset) for mo in TABLE1_MODELS for m in (1, 5, 50)
+                for est in ("concrete", "nvil" if m == 1 else "vimco")]
+    if grid == "figure4":  # the table in Figure 4: 2 models x m x {Concrete, VIMCO/NVIL}
+        return [_cell("structured", mo, est, m) for mo in SP_MODELS for m in (1, 5, 50)
+                for est in ("concrete", "nvil" if m == 1 else "vimco")]
+    if grid == "nary-sp":  # Section 5.3's n-ary runs: 4-ary and 8-ary, L^SP_1, Concrete
+        return [_cell("structured", SP_MODELS[1], "concrete", 1, arity=a) for a in (4, 8)]
+    if grid == "temperature":  # Figure 4 right: L^SP_1, binary, one temperature for the whole graph
+        return [_cell("structured", SP_MODELS[1], "concrete", 1,
+                      extra=["--posterior-temperature", repr(t), "--eval-relaxed"]) for t in SWEEP_TEMPERATURES]
+    if grid == "arity":  # App. E: arity x 2 models x m, Concrete only
+        return [_cell("density", mo, "concrete", m, dataset, arity=a) for a in (2, 4, 8) for mo in ARITY_MODELS
+                for m in (1, 5, 50)]
+    raise ValueError(f"grid must be one of table1, figure4, nary-sp, temperature, arity; got {grid!r}")
 
 
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:
-    return [sys.executable, "-m", "concrete_ref.experiments.density", "--dataset", cell["dataset"],
-            "--model", cell["model"], "--estimator", cell["estimator"], "--samples", str(cell["samples"]),
+    return [sys.executable, "-m", f"concrete_ref.experiments.{cell['task']}", *cell["args"],
             "--preset", preset, "--seed", str(seed), "--threads", "1", "--no-progress", *extra]
 
 
 def run_name(cell: dict, preset: str, seed: int) -> str:
-    from . import density
+    from . import cli
 
-    args = density.build_parser().parse_args(command(cell, preset, seed)[3:])
-    cfg, _ = density.config_from_args(args)
+    args = cli.build_parser(cell["task"]).parse_args(command(cell, preset, seed)[3:])
+    cfg, _ = cli.config_from_args(args, cell["task"])
     return cfg.run_name()
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.grid", description=__doc__)
-    p.add_argument("grid", choices=["table1"])
+    p.add_argument("grid", choices=["table1", "figure4", "nary-sp", "temperature", "arity"])
     p.add_argument("--dataset", default="mnist", choices=["mnist", "omniglot"])
     p.add_argument("--preset", default="book")
     p.add_argument("--seed", type=int, default=0)
@@ -54,9 +78,8 @@ def main(argv=None) -> None:
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     root = repo_root()
-    cells = sorted(table1_cells(args.dataset), key=lambda c: c["cost"])
     todo = []
-    for cell in cells:
+    for cell in sorted(cells(args.grid, args.dataset), key=lambda c: c["cost"]):
         name = run_name(cell, args.preset, args.seed)
         if (root / "data" / "results" / f"{name}.json").exists():
             print(f"done     {name}")
