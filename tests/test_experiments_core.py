@@ -309,3 +309,15 @@ def test_evaluation_is_on_the_discrete_graph():
         gaps[lam] = (abs(disc.mean() - relx.mean()).item(), se)
     assert gaps[10.0][0] > 10 * gaps[10.0][1]
     assert gaps[0.01][0] < 5 * gaps[0.01][1] + 0.01
+
+
+def test_bound_curve_block_averages_increase_with_k_and_reach_the_exact_value():
+    model = _tiny("3H-5V", seed=11).eval()
+    x = torch.tensor([[1.0, 0, 1, 1, 0]], dtype=torch.float64).expand(20, -1)
+    exact = torch.logsumexp(torch.stack([_exact_log_joint(model, x[0], c) for c in _all_states(model)]), 0)
+    curve = O.importance_bound_curve(model, x, (1, 10, 100, 5000), chunk=1000,
+                                     generator=torch.Generator().manual_seed(3)).mean(1)
+    assert torch.all(curve[1:] >= curve[:-1] - 1e-3)
+    assert abs(curve[-1] - exact) < 0.01
+    with pytest.raises(ValueError, match="divide"):
+        O.importance_bound_curve(model, x, (3, 10))

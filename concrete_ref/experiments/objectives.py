@@ -129,3 +129,31 @@ def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, g
         done += c
     model.train(was_training)
     return total - math.log(k)
+
+
+@torch.no_grad()
+def importance_bound_curve(model: DiscreteLatentModel, x, ks, chunk: int = 1000, generator=None, target=None):
+    """Estimates of :math:`\\mathbb{E}[\\mathcal{L}_k]` for several ``k`` from one stream of ``max(ks)`` samples.
+
+    The ``K = max(ks)`` log weights of each example are split into ``K // k`` disjoint blocks of ``k``;
+    the block bounds are averaged, which uses every sample for every ``k`` (so small ``k`` are estimated
+    with far less noise than a single draw of L_k).  Every ``k`` must divide ``K``.  Returns a tensor of
+    shape ``(len(ks), B)``.
+    """
+    kmax = max(ks)
+    if any(kmax % k for k in ks):
+        raise ValueError(f"every k must divide max(ks) = {kmax}; got {list(ks)}")
+    was_training = model.training
+    model.eval()
+    parts, done = [], 0
+    while done < kmax:
+        c = min(chunk, kmax - done)
+        parts.append(model.log_weights(x, c, relaxed=False, generator=generator, target=target)[0])
+        done += c
+    model.train(was_training)
+    logw = torch.cat(parts, 0)  # (K, B)
+    out = []
+    for k in ks:
+        blocks = logw.reshape(kmax // k, k, -1)
+        out.append((torch.logsumexp(blocks, 1) - math.log(k)).mean(0))
+    return torch.stack(out)
