@@ -109,6 +109,7 @@ class Trainer:
         self.curves = {"step": [], "train_objective": [], "valid_step": [], "valid_bound": []}
         self.train_seconds = 0.0
         self.command = None  # the command line that started the run, for provenance
+        self.starts = []  # provenance of the start and of every resume (the code that actually ran)
 
     # ------------------------------------------------------------------ data
     def _batch(self):
@@ -190,6 +191,7 @@ class Trainer:
             "cursor": self.cursor,
             "curves": self.curves,
             "train_seconds": self.train_seconds,
+            "starts": self.starts,
         }
 
     def load_state(self, state: dict) -> None:
@@ -210,6 +212,7 @@ class Trainer:
         self.eval_gen.set_state(state["eval_gen"])
         self.step, self.order, self.cursor = state["step"], state["order"], state["cursor"]
         self.curves, self.train_seconds = state["curves"], state["train_seconds"]
+        self.starts = state.get("starts", []) + self.starts
 
     def save(self, path: Path) -> None:
         _atomic_torch_save(self.state(), path)
@@ -220,6 +223,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         c = self.config
+        self.starts.append(provenance(self.command))
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc=c.run_name(), mininterval=2.0)
         running = None
         t0 = time.perf_counter()
@@ -266,5 +270,6 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 1),
             "eval_seconds": round(eval_seconds, 1),
             "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
-            "provenance": provenance(self.command),
+            "provenance": provenance(self.command),  # at evaluation time
+            "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
