@@ -1,0 +1,106 @@
+"""The results layer: tables, budget and claims computed from result files (synthetic ones here).
+
+Every number below is derived by hand from the synthetic results, so a wrong index, sign or unit in
+:mod:`concrete_ref.experiments.results` makes a test fail.
+"""
+
+import json
+
+import pytest
+
+from concrete_ref.experiments import paper_numbers, results as R
+
+
+def _result(model, m, estimator, test_nll, train_nll, train_s=3600.0, eval_s=1800.0, threads=1,
+            dataset="mnist", preset="book", cpu="Test CPU"):
+    return {
+        "config": {"task": "density", "dataset": dataset, "model": model, "arity": 2, "estimator": estimator,
+                   "samples": m, "steps": 20000, "batch_size": 64, "eval_samples_test": 1000,
+                   "eval_samples_train": 100, "preset": preset},
+        "metrics": {"test_nll": test_nll, "train_nll": train_nll, "test_bound": -test_nll, "train_bound": -train_nll},
+        "steps_done": 20000, "train_seconds": train_s, "eval_seconds": eval_s,
+        "provenance": {"cpu": cpu, "cpu_count": 2, "torch": "2.13.0+cpu", "torch_threads": threads},
+        "file": f"{model}_{estimator}_{m}.json",
+    }
+
+
+@pytest.fixture
+def synthetic():
+    # linear model: Concrete 110 vs NVIL 120 (Concrete wins, against the paper's claim for linear models);
+    # non-linear model at m = 5: Concrete 100 vs VIMCO 99 (VIMCO wins, against the claim for non-linear).
+    return [
+        _result("200H-784V", 1, "concrete", 110.0, 112.0),
+        _result("200H-784V", 1, "nvil", 120.0, 121.0, threads=2),
+        _result("200H~784V", 5, "concrete", 100.0, 101.0),
+        _result("200H~784V", 5, "vimco", 99.0, 98.5),
+        _result("200H~784V", 5, "vimco", 50.0, 50.0, dataset="omniglot"),  # another dataset: never in MNIST rows
+    ]
+
+
+def test_rows_pick_the_right_cells_and_differences(synthetic):
+    rows = R.table1_rows(synthetic, "mnist")
+    assert len(rows) == 12  # 4 models x m in {1, 5, 50}
+    by = {(r["model"], r["m"]): r for r in rows}
+    r = by[("200H-784V", 1)]
+    assert r["test_concrete_ours"] == 110.0 and r["test_vimco_ours"] == 120.0
+    assert r["test_concrete_paper"] == paper_numbers.table1("mnist", "test", "200H-784V", 1, "concrete")
+    assert r["test_vimco_diff"] == pytest.approx(120.0 - paper_numbers.table1("mnist", "test", "200H-784V", 1, "nvil"))
+    assert r["train_concrete_diff"] == pytest.approx(112.0 - paper_numbers.table1("mnist", "train", "200H-784V", 1, "concrete"))
+    r = by[("200H~784V", 5)]
+    assert r["test_vimco_ours"] == 99.0  # MNIST, not the Omniglot 50.0
+    assert by[("200H-784V", 50)]["test_concrete_ours"] is None and by[("200H-784V", 50)]["test_concrete_diff"] is None
+
+
+def test_markdown_marks_missing_cells_and_signs_differences(synthetic):
+    md = R.markdown_table(R.table1_rows(synthetic), "test")
+    paper = paper_numbers.table1("mnist", "test", "200H-784V", 1, "concrete")
+    line = next(l for l in md.splitlines() if l.startswith("| 200H-784V | 1 |"))
+    assert f"| 110.0 | {paper:.1f} | {110.0 - paper:+.1f} |" in line
+    assert md.count("not run") == 4 * 10  # 10 rows without results, 4 "not run" fields each (ours, diff x 2)
+
+
+def test_budget_counts_threads_and_splits_training_from_evaluation(synthetic):
+    b = R.budget_summary(synthetic[:4])
+    # training: 3600 s x (1 + 2 + 1 + 1) threads = 5 h; evaluation: 1800 s x 5 = 2.5 h
+    assert b["train_hours"] == pytest.approx(5.0) and b["eval_hours"] == pytest.approx(2.5)
+    assert b["cpu_hours"] == pytest.approx(7.5) and b["runs"] == 4
+    assert b["steps"] == [20000] and b["eval_samples_test"] == [1000]
+    assert b["hardware"] == ["Test CPU, 2 cores, torch 2.13.0+cpu"]
+    assert R.budget_summary([])["cpu_hours"] == 0.0
+
+
+def test_family_differences_mean_and_worst(synthetic):
+    extra = _result("200H-784V", 5, "concrete", 200.0, 200.0)
+    fam = R.family_differences(R.table1_rows(synthetic + [extra]), "test")
+    conc = next(f for f in fam if f["model"] == "200H-784V" and f["estimator"] == "Concrete")
+    d1 = 110.0 - paper_numbers.table1("mnist", "test", "200H-784V", 1, "concrete")
+    d5 = 200.0 - paper_numbers.table1("mnist", "test", "200H-784V", 5, "concrete")
+    assert conc["cells"] == 2 and conc["mean_diff"] == pytest.approx((d1 + d5) / 2)
+    assert conc["worst_diff"] == pytest.approx(max(d1, d5))
+    empty = next(f for f in fam if f["model"] == "200H-200H-784V" and f["estimator"] == "VIMCO/NVIL")
+    assert empty["cells"] == 0 and empty["mean_diff"] is None
+
+
+def test_claims_cell_by_cell(synthetic):
+    cl = {(c["model"], c["m"]): c for c in R.claims(R.table1_rows(synthetic), "test")}
+    lin = cl[("200H-784V", 1)]
+    assert lin["claimed_winner"] == "VIMCO/NVIL" and lin["our_winner"] == "Concrete"
+    assert lin["claim_holds"] is False and lin["our_margin"] == pytest.approx(10.0)
+    nonlin = cl[("200H~784V", 5)]
+    assert nonlin["claimed_winner"] == "Concrete" and nonlin["our_winner"] == "VIMCO/NVIL"
+    assert nonlin["claim_holds"] is False and nonlin["our_margin"] == pytest.approx(1.0)
+    assert cl[("200H~784V", 50)]["claim_holds"] is None
+    # the paper's own winner comes from its numbers: in the paper VIMCO beats Concrete on 200H-784V, m=1
+    assert lin["paper_winner"] == "VIMCO/NVIL"
+
+
+def test_load_results_filters_and_table_file_text(tmp_path, synthetic):
+    for i, r in enumerate(synthetic):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({k: v for k, v in r.items() if k != "file"}))
+    (tmp_path / "ksweep_x.json").write_text(json.dumps({"ks": [1, 10]}))  # not a training result: skipped
+    loaded = R.load_results(tmp_path, preset="book")
+    assert len(loaded) == 5 and all(r["file"].startswith("r") for r in loaded)
+    assert R.load_results(tmp_path, preset="paper") == []
+    text = R.table_file_text(loaded, "mnist", "book")
+    assert "Cells run: 4 of 24" in text and "## Omniglot" in text and "no number is typed by hand" in text
+    assert "CPU hours so far: 7.50" in text  # the Omniglot run is not counted in the MNIST budget
