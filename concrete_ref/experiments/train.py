@@ -220,7 +220,7 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self, checkpoint: Path, progress: bool = True, stop_after: int | None = None) -> None:
         """Train to ``config.steps`` (checkpointing), or stop early after ``stop_after`` steps (tests)."""
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the text bar: works on a terminal, in Jupyter and in logs alike
 
         c = self.config
         self.starts.append(provenance(self.command))
