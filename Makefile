@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Two cores: keep BLAS/torch to one thread per process unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: env book test unit nbval notebooks clean
+.PHONY: env book test unit nbval notebooks results-pages clean
 
 env: $(STAMP)
 
@@ -43,3 +43,9 @@ notebooks: env
 
 clean:
 	rm -rf _build
+
+# Regenerate the pages made from data/results/ (Table 1 beside the paper, the Reproduce page);
+# tests fail when the committed ones fall behind the result files.
+results-pages: env
+	$(BIN)/python -m concrete_ref.experiments.results table1 --preset book > /dev/null
+	$(BIN)/python -m concrete_ref.experiments.reproduce

@@ -104,3 +104,11 @@ def test_load_results_filters_and_table_file_text(tmp_path, synthetic):
     text = R.table_file_text(loaded, "mnist", "book")
     assert "Cells run: 4 of 24" in text and "## Omniglot" in text and "no number is typed by hand" in text
     assert "CPU hours so far: 7.50" in text  # the Omniglot run is not counted in the MNIST budget
+
+
+def test_committed_table_file_is_up_to_date():
+    from concrete_ref.experiments.provenance import repo_root
+
+    path = repo_root() / "data" / "results" / "table1_mnist_book.md"
+    assert path.read_text() == R.table_file_text(R.load_results(preset="book"), "mnist", "book"), (
+        "data/results/table1_mnist_book.md is out of date: run `make results-pages`")

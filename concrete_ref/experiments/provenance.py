@@ -52,6 +52,8 @@ def provenance(command: str | None = None) -> dict:
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
+        # which files of the package differed from the commit (modified or untracked) when the run started
+        "git_dirty_files": sorted(line[3:] for line in status.splitlines()) if status else [],
         "command": command or shlex.join(["python", *sys.argv]),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -1,0 +1,47 @@
+"""The Reproduce page is generated from the committed results and never falls behind them."""
+
+import json
+
+import pytest
+
+from concrete_ref.experiments import reproduce
+from concrete_ref.experiments.provenance import repo_root
+
+
+def test_committed_page_is_up_to_date():
+    committed = (repo_root() / "book" / "reproduce.md").read_text()
+    assert committed == reproduce.page_text(), (
+        "book/reproduce.md is out of date with data/results/: run `make results-pages`")
+
+
+def _prov(**kw):
+    base = {"git_commit": "0123456789abcdef", "git_dirty": False, "command": "python -m x --seed 3",
+            "cpu": "Test CPU", "torch_threads": 1, "torch": "2.13.0+cpu", "date": "2026-11-24T10:00:00+00:00"}
+    return {**base, **kw}
+
+
+def test_rows_and_page_from_synthetic_results(tmp_path):
+    run = {"config": {"task": "density", "dataset": "mnist", "preset": "book", "seed": 3},
+           "metrics": {"test_nll": 1.0}, "train_seconds": 3000.0, "eval_seconds": 600.0,
+           "provenance": _prov(command="python -m eval-time"),
+           "run_starts": [_prov(git_dirty=True, git_dirty_files=["concrete_ref/x.py"]), _prov()]}
+    sweep = {"config": {"task": "density", "dataset": "mnist", "preset": "book", "seed": 3}, "ks": [1, 10],
+             "seconds": 90.0, "provenance": _prov(command="python -m sweep")}
+    (tmp_path / "a.json").write_text(json.dumps(run))
+    (tmp_path / "ksweep_a.json").write_text(json.dumps(sweep))
+    rows = reproduce.result_rows(tmp_path)
+    assert [r["kind"] for r in rows] == ["run", "ksweep"]
+    r = rows[0]
+    # the first start's command and commit (the one that trained), and training + evaluation wall time
+    assert r["command"] == "python -m x --seed 3" and r["commit"] == "`0123456789`+dirty (concrete_ref/x.py)"
+    assert r["wall"] == "60 min" and r["starts"] == 2 and r["date"] == "2026-11-24"
+    text = reproduce.page_text(tmp_path)
+    assert "| `a.json` | `python -m x --seed 3` | 3 |" in text and "(2 starts)" in text
+    assert "## Structured prediction\n\nNo result committed yet." in text
+    assert "`ksweep_a.json` | `python -m sweep`" in text
+
+
+def test_unknown_result_file_is_an_error(tmp_path):
+    (tmp_path / "odd.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ValueError, match="odd.json"):
+        reproduce.result_rows(tmp_path)
