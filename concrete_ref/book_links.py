@@ -1,0 +1,159 @@
+"""Links from the book to its repository, and the Colab set-up cell of every chapter.
+
+The repository URL lives in one place, ``_config.yml`` (``repository: url:``); Jupyter Book builds the
+launch and repository buttons from it, and this module derives everything else from it:
+
+* :func:`colab_url` gives the Colab address of a chapter (what the book's launch button opens);
+* :func:`setup_cell_source` gives the first cell of every chapter, which in Google Colab installs this
+  package from the repository at the release tag ``v<version>`` (the version in ``pyproject.toml``)
+  with ``pip``, with the ``experiments`` extra (PyTorch) whose loose range ``torch>=2.0`` Colab's own
+  torch satisfies, so pip keeps Colab's torch and numpy instead of replacing them.  Anywhere else the
+  cell does nothing: locally ``make env`` has installed everything, and nbval runs it as a no-op.
+  Data in Colab comes from the public sources (no ``CONCRETE_DATA_MIRROR`` there).
+
+``python -m concrete_ref.book_links sync`` writes that cell (tagged ``remove-cell`` so the web book
+hides it, and ``colab-setup``) at the top of every notebook in ``chapters/``, replacing an older one;
+``python -m concrete_ref.book_links check`` exits non-zero when a notebook's cell is missing or stale
+(``tests/test_book_links.py`` runs the same check).  Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["repo_root", "repository_url", "repository_branch", "package_version", "colab_url",
+           "install_requirement", "setup_cell_source", "sync_notebook", "stale_notebooks"]
+
+SETUP_TAGS = ["remove-cell", "colab-setup"]
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``_config.yml``), from this file's location."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _config_section(name: str, root: Path | None = None) -> dict:
+    """The ``key: value`` lines of a top-level section of ``_config.yml`` (flat sections only)."""
+    text = (Path(root or repo_root()) / "_config.yml").read_text()
+    m = re.search(rf"^{name}:\s*\n((?:[ \t]+.*\n?|\s*\n)*)", text, flags=re.M)
+    if not m:
+        raise ValueError(f"_config.yml has no '{name}:' section")
+    out = {}
+    for line in m.group(1).splitlines():
+        kv = re.match(r"\s+([A-Za-z_]+):\s*(.*?)\s*$", line)
+        if kv:
+            out[kv.group(1)] = kv.group(2).strip("\"'")
+    return out
+
+
+def repository_url(root: Path | None = None) -> str:
+    """``https://github.com/<owner>/<name>``, as written in ``_config.yml``."""
+    url = _config_section("repository", root).get("url", "").rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"_config.yml repository.url must be https://github.com/<owner>/<name>; got {url!r}")
+    return url
+
+
+def repository_branch(root: Path | None = None) -> str:
+    return _config_section("repository", root).get("branch", "main")
+
+
+def package_version(root: Path | None = None) -> str:
+    """The ``version`` in ``pyproject.toml``; the release tag is ``v<version>``."""
+    text = (Path(root or repo_root()) / "pyproject.toml").read_text()
+    m = re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.M)
+    if not m:
+        raise ValueError("pyproject.toml has no version")
+    return m.group(1)
+
+
+def colab_url(notebook: str, root: Path | None = None) -> str:
+    """The Colab address of a notebook given by its path in the repository (e.g. ``chapters/03_concrete.ipynb``)."""
+    owner_name = repository_url(root).removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{owner_name}/blob/{repository_branch(root)}/{notebook}"
+
+
+def install_requirement(root: Path | None = None) -> str:
+    """The pip requirement that installs the package, with PyTorch's extra, from the release tag."""
+    return f"concrete-ref[experiments] @ git+{repository_url(root)}.git@v{package_version(root)}"
+
+
+def setup_cell_source(root: Path | None = None) -> str:
+    """The first cell of every chapter (see the module docstring)."""
+    return (
+        "# Set-up for Google Colab: install the book's package from its repository (release tag).\n"
+        "# pip keeps Colab's own torch and numpy (the package asks only for torch>=2.0, numpy>=1.23).\n"
+        "# Anywhere else this cell does nothing: locally `make env` has installed everything.\n"
+        "import sys\n"
+        "\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    %pip install --quiet \"{install_requirement(root)}\"\n"
+    )
+
+
+def _setup_cell(root: Path | None = None) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": "colab-setup",
+            "metadata": {"tags": list(SETUP_TAGS)}, "outputs": [],
+            "source": setup_cell_source(root).splitlines(keepends=True)}
+
+
+def _is_setup_cell(cell: dict) -> bool:
+    return "colab-setup" in cell.get("metadata", {}).get("tags", [])
+
+
+def sync_notebook(path: Path, root: Path | None = None) -> bool:
+    """Put the current set-up cell first in the notebook at ``path``; returns whether the file changed."""
+    nb = json.loads(Path(path).read_text())
+    cells = [c for c in nb["cells"] if not _is_setup_cell(c)]
+    first_markdown = 1 if cells and cells[0]["cell_type"] == "markdown" else 0  # after the chapter title
+    new_cells = cells[:first_markdown] + [_setup_cell(root)] + cells[first_markdown:]
+    if new_cells == nb["cells"]:
+        return False
+    nb["cells"] = new_cells
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return True
+
+
+def stale_notebooks(root: Path | None = None) -> list[str]:
+    """Chapters whose set-up cell is missing, misplaced, duplicated or differs from :func:`setup_cell_source`."""
+    root = Path(root or repo_root())
+    expected = _setup_cell(root)
+    stale = []
+    for path in sorted((root / "chapters").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        setup = [i for i, c in enumerate(cells) if _is_setup_cell(c)]
+        first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), None)
+        ok = (len(setup) == 1 and setup[0] == first_code
+              and "".join(cells[setup[0]]["source"]) == "".join(expected["source"])
+              and cells[setup[0]]["metadata"].get("tags") == SETUP_TAGS)
+        if not ok:
+            stale.append(str(path.relative_to(root)))
+    return stale
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m concrete_ref.book_links", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["sync", "check", "url"])
+    args = p.parse_args(argv)
+    root = repo_root()
+    if args.action == "url":
+        print(repository_url(root))
+        return 0
+    if args.action == "sync":
+        for path in sorted((root / "chapters").glob("*.ipynb")):
+            if sync_notebook(path, root):
+                print(f"updated {path.relative_to(root)}")
+        return 0
+    stale = stale_notebooks(root)
+    for s in stale:
+        print(f"stale Colab set-up cell: {s} (run `python -m concrete_ref.book_links sync`)")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
