@@ -108,6 +108,8 @@ def _is_setup_cell(cell: dict) -> bool:
 def sync_notebook(path: Path, root: Path | None = None) -> bool:
     """Put the current set-up cell first in the notebook at ``path``; returns whether the file changed."""
     nb = json.loads(Path(path).read_text())
+    if not _stale(nb["cells"], root):  # an executed cell (outputs, execution metadata) is still current
+        return False
     cells = [c for c in nb["cells"] if not _is_setup_cell(c)]
     first_markdown = 1 if cells and cells[0]["cell_type"] == "markdown" else 0  # after the chapter title
     new_cells = cells[:first_markdown] + [_setup_cell(root)] + cells[first_markdown:]
@@ -121,18 +123,17 @@ def sync_notebook(path: Path, root: Path | None = None) -> bool:
 def stale_notebooks(root: Path | None = None) -> list[str]:
     """Chapters whose set-up cell is missing, misplaced, duplicated or differs from :func:`setup_cell_source`."""
     root = Path(root or repo_root())
-    expected = _setup_cell(root)
-    stale = []
-    for path in sorted((root / "chapters").glob("*.ipynb")):
-        cells = json.loads(path.read_text())["cells"]
-        setup = [i for i, c in enumerate(cells) if _is_setup_cell(c)]
-        first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), None)
-        ok = (len(setup) == 1 and setup[0] == first_code
-              and "".join(cells[setup[0]]["source"]) == "".join(expected["source"])
-              and cells[setup[0]]["metadata"].get("tags") == SETUP_TAGS)
-        if not ok:
-            stale.append(str(path.relative_to(root)))
-    return stale
+    return [str(path.relative_to(root)) for path in sorted((root / "chapters").glob("*.ipynb"))
+            if _stale(json.loads(path.read_text())["cells"], root)]
+
+
+def _stale(cells: list, root: Path | None = None) -> bool:
+    """Whether the set-up cell is missing, duplicated, not the first code cell, or not the current one."""
+    setup = [i for i, c in enumerate(cells) if _is_setup_cell(c)]
+    first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), None)
+    return not (len(setup) == 1 and setup[0] == first_code
+                and "".join(cells[setup[0]]["source"]) == setup_cell_source(root)
+                and cells[setup[0]]["metadata"].get("tags") == SETUP_TAGS)
 
 
 def main(argv=None) -> int:
