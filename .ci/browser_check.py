@@ -1,0 +1,263 @@
+"""Open every page of the built book in headless Chromium, as a reader would, and fail on what they would trip over.
+
+    python .ci/browser_check.py [--html _build/html] [--screenshots _build/screenshots]
+
+Checks, per page:
+
+* **links**: every internal ``href`` points at a file of the build, and every ``#fragment`` at an
+  element with that id (checked on the HTML files, so a link to a page that is never opened counts too);
+* **images**: every ``<img>`` source exists in the build, and in the browser every image has loaded
+  (``naturalWidth > 0``);
+* **math**: every math block of the page has been typeset by MathJax (one ``mjx-container`` per
+  ``.math`` element) and none contains a MathJax error (``mjx-merror``);
+* **console**: the browser console has no error (``SEVERE``) entries;
+
+and it saves a full-page screenshot of every page (PNG) for a person to look at.
+
+The pages are served from ``127.0.0.1`` by a local HTTP server.  The book loads MathJax from its public
+CDN; so that the check works without internet, the server rewrites that one URL to the same MathJax 3
+served from the ``django-static-mathjax`` package when it is installed, and the report says so.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``) and
+``pip install selenium==4.51.0 django-static-mathjax==3.2.2.1`` in the book's environment.
+Exit status 0 when every page passes, 1 otherwise.
+
+Status (2026-11-24): every internal link, image and math block passes on the built book; one console
+error remains on every page, "Identifier 'THEBE_JS_URL' has already been declared": sphinx-thebe's
+inline configuration is emitted twice by the Jupyter Book 1.x build; not yet fixed, so this check is not
+yet part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html.parser
+import http.server
+import re
+import shutil
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+MATHJAX_CDN = re.compile(r"https://cdn\.jsdelivr\.net/npm/mathjax@3/es5/")
+LOCAL_MATHJAX_PREFIX = "/_local_mathjax/"
+
+
+def chromium_paths() -> tuple[str | None, str | None]:
+    """(browser, driver) executables, or None for what is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver") or (
+        "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None)
+    return browser, driver
+
+
+def local_mathjax_dir() -> Path | None:
+    """MathJax 3's es5 folder from the django-static-mathjax package, if installed."""
+    try:
+        import mathjax  # django-static-mathjax
+    except ImportError:
+        return None
+    d = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    return d if (d / "tex-mml-chtml.js").exists() else None
+
+
+# ---------------------------------------------------------------------------------------------- static checks
+class _Collector(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.hrefs, self.imgs, self.math = set(), [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+        if tag == "img" and a.get("src"):
+            self.imgs.append(a["src"])
+        if "math" in (a.get("class") or "").split():
+            self.math += 1
+
+
+def parse_page(path: Path) -> _Collector:
+    c = _Collector()
+    c.feed(path.read_text(encoding="utf-8"))
+    return c
+
+
+def static_problems(root: Path) -> dict[str, list[str]]:
+    """Broken internal links and missing image files, per page (relative path)."""
+    pages = {p: parse_page(p) for p in sorted(root.rglob("*.html")) if "_static" not in p.relative_to(root).parts}
+    problems: dict[str, list[str]] = {}
+    for page, c in pages.items():
+        rel = str(page.relative_to(root))
+        out = []
+        for href in c.hrefs:
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or href.startswith(("mailto:", "javascript:")):
+                continue
+            target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                out.append(f"broken link {href!r}: {target.relative_to(root.resolve()) if target.is_relative_to(root.resolve()) else target} does not exist")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else parse_page(target).ids
+                if unquote(parts.fragment) not in ids:
+                    out.append(f"broken anchor {href!r}: no id {parts.fragment!r} in {target.name}")
+        for src in c.imgs:
+            parts = urlsplit(src)
+            if parts.scheme in ("http", "https", "data") or parts.netloc:
+                continue
+            if not (page.parent / unquote(parts.path)).resolve().exists():
+                out.append(f"missing image {src!r}")
+        if out:
+            problems[rel] = out
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- the server
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    mathjax_dir: Path | None = None
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        path = urlsplit(self.path).path
+        if path.startswith(LOCAL_MATHJAX_PREFIX) and self.mathjax_dir is not None:
+            f = (self.mathjax_dir / path[len(LOCAL_MATHJAX_PREFIX):]).resolve()
+            return self._send(f, "application/javascript" if f.suffix == ".js" else None)
+        local = Path(self.translate_path(path))
+        if local.is_dir():
+            local = local / "index.html"
+        if local.suffix == ".html" and local.exists() and self.mathjax_dir is not None:
+            text = MATHJAX_CDN.sub(LOCAL_MATHJAX_PREFIX, local.read_text(encoding="utf-8"))
+            return self._send_bytes(text.encode("utf-8"), "text/html; charset=utf-8")
+        return super().do_GET()
+
+    def _send(self, f: Path, ctype):
+        if not f.is_file():
+            self.send_error(404)
+            return
+        self._send_bytes(f.read_bytes(), ctype or self.guess_type(str(f)))
+
+    def _send_bytes(self, data: bytes, ctype: str):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def serve(root: Path, mathjax_dir: Path | None):
+    handler = functools.partial(type("H", (_Handler,), {"mathjax_dir": mathjax_dir}), directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# ---------------------------------------------------------------------------------------------- the browser
+_PAGE_STATE = """
+const imgs = Array.from(document.images);
+return {
+  math_blocks: document.querySelectorAll('.math').length,
+  typeset: document.querySelectorAll('.math mjx-container, mjx-container.MathJax').length,
+  math_errors: document.querySelectorAll('mjx-merror').length,
+  math_error_text: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error') || e.textContent).slice(0, 5),
+  broken_images: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.getAttribute('src')),
+  images: imgs.length,
+  height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),
+  mathjax_done: !!(window.MathJax && MathJax.startup && MathJax.startup.promise),
+};
+"""
+
+
+def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0) -> tuple[dict, dict]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, driver_path = chromium_paths()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    server = serve(root, local_mathjax_dir())
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    problems, stats = {}, {}
+    try:
+        for page in sorted(root.rglob("*.html")):
+            rel = str(page.relative_to(root))
+            if rel in ("genindex.html", "search.html") or rel.startswith("_static/"):
+                continue  # generated indexes and the theme's template fragments are not pages
+            driver.get(base + rel)
+            # wait for MathJax's typesetting promise (if the page has math), then for images
+            driver.set_script_timeout(timeout)
+            driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "const mj = window.MathJax && MathJax.startup && MathJax.startup.promise;"
+                "if (!document.querySelector('.math')) { done(); return; }"
+                "const t = setInterval(() => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) {"
+                "  clearInterval(t); MathJax.startup.promise.then(() => done()); } }, 100);"
+                f"setTimeout(() => {{ clearInterval(t); done(); }}, {int(timeout * 1000) - 1000});")
+            WebDriverWait(driver, timeout).until(
+                lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
+            state = driver.execute_script(_PAGE_STATE)
+            out = []
+            if state["typeset"] < state["math_blocks"]:
+                out.append(f"math not rendered: {state['typeset']} of {state['math_blocks']} math blocks typeset")
+            if state["math_errors"]:
+                out.append(f"{state['math_errors']} MathJax error(s) in math blocks: {state['math_error_text']}")
+            for src in state["broken_images"]:
+                out.append(f"image did not load: {src}")
+            for entry in driver.get_log("browser"):
+                if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]:  # the browser's own request
+                    out.append(f"console error: {entry['message'][:300]}")
+            if screenshots is not None:
+                shot = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                height = min(int(state["height"]), 30000)
+                driver.set_window_size(1280, max(900, height))
+                shot.write_bytes(driver.get_screenshot_as_png())
+                driver.set_window_size(1280, 900)
+            stats[rel] = state
+            if out:
+                problems[rel] = out
+    finally:
+        driver.quit()
+        server.shutdown()
+    return problems, stats
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--html", type=Path, default=Path("_build/html"))
+    p.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
+    args = p.parse_args(argv)
+    root = args.html.resolve()
+    if not (root / "index.html").exists():
+        print(f"no built book at {root}: run `make book` first")
+        return 1
+    print("MathJax:", "served locally from django-static-mathjax (offline check)" if local_mathjax_dir()
+          else "from its public CDN (needs internet)")
+    problems = static_problems(root)
+    browser_found, stats = browser_problems(root, args.screenshots)
+    for page, items in browser_found.items():
+        problems.setdefault(page, []).extend(items)
+    for page, s in sorted(stats.items()):
+        print(f"{page:<50} math {s['typeset']:>4}/{s['math_blocks']:<4} images {s['images']:>3}  "
+              f"{'OK' if page not in problems else 'FAIL'}")
+    for page, items in sorted(problems.items()):
+        for item in items:
+            print(f"FAIL {page}: {item}")
+    print(f"{len(stats)} pages opened, {len(problems)} with problems; screenshots in {args.screenshots}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
