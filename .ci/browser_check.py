@@ -21,10 +21,10 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium 
 ``pip install selenium==4.51.0 django-static-mathjax==3.2.2.1`` in the book's environment.
 Exit status 0 when every page passes, 1 otherwise.
 
-Status (2026-11-24): every internal link, image and math block passes on the built book; one console
-error remains on every page, "Identifier 'THEBE_JS_URL' has already been declared": sphinx-thebe's
-inline configuration is emitted twice by the Jupyter Book 1.x build; not yet fixed, so this check is not
-yet part of ``make test``.
+Exit status 2 (with the list of what is missing) when the browser, its driver, selenium or the local
+MathJax is not installed.  ``tests/test_book_build.py`` builds the book with ``-W`` into a temporary
+folder and runs this check on it; that test is skipped, naming what is missing, where the browser is not
+available.
 """
 
 from __future__ import annotations
@@ -50,6 +50,23 @@ def chromium_paths() -> tuple[str | None, str | None]:
     driver = shutil.which("chromedriver") or (
         "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None)
     return browser, driver
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks to run the browser check, each with how to get it (empty: all there)."""
+    missing = []
+    browser, driver = chromium_paths()
+    if browser is None:
+        missing.append("a Chromium browser (apt-get install chromium)")
+    if driver is None:
+        missing.append("chromedriver (apt-get install chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package (pip install selenium==4.51.0)")
+    if local_mathjax_dir() is None:
+        missing.append("a local MathJax for offline use (pip install django-static-mathjax==3.2.2.1)")
+    return missing
 
 
 def local_mathjax_dir() -> Path | None:
@@ -243,6 +260,10 @@ def main(argv=None) -> int:
     if not (root / "index.html").exists():
         print(f"no built book at {root}: run `make book` first")
         return 1
+    missing = missing_requirements()
+    if missing:
+        print("cannot run the browser check; missing: " + "; ".join(missing))
+        return 2
     print("MathJax:", "served locally from django-static-mathjax (offline check)" if local_mathjax_dir()
           else "from its public CDN (needs internet)")
     problems = static_problems(root)

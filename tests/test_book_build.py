@@ -1,0 +1,80 @@
+"""The web book: it builds with warnings as errors, its pages link correctly, and (where Chromium is
+installed) every page renders in a real browser with no broken link, image, math block or console error.
+
+The book is built once per test session into a temporary folder (the stored notebook outputs are used;
+nothing is re-executed), so these tests check the committed state, not a stale ``_build/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+
+
+def _browser_check_module():
+    spec = importlib.util.spec_from_file_location("browser_check", ROOT / ".ci" / "browser_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory) -> Path:
+    if not JUPYTER_BOOK.exists():
+        pytest.skip(f"jupyter-book is not installed beside {sys.executable}")
+    out = tmp_path_factory.mktemp("book")
+    proc = subprocess.run([str(JUPYTER_BOOK), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"jupyter-book build -W failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists()
+    return html
+
+
+def _chapter_pages(html: Path) -> list[Path]:
+    return sorted((html / "chapters").glob("*.html"))
+
+
+def test_every_chapter_is_in_the_build(built_html):
+    notebooks = sorted(p.stem for p in (ROOT / "chapters").glob("*.ipynb"))
+    assert notebooks, "no chapters found"
+    assert [p.stem for p in _chapter_pages(built_html)] == notebooks
+
+
+def test_no_page_declares_an_inline_script_twice(built_html):
+    """book/_ext/script_dedupe.py: Sphinx 7.4 adds late inline scripts twice (filename None and ''),
+    and a doubled ``const THEBE_JS_URL`` is a console error in every browser."""
+    for page in [built_html / "index.html", *_chapter_pages(built_html)]:
+        text = page.read_text(encoding="utf-8")
+        inline = re.findall(r"<script>(.*?)</script>", text, flags=re.S)
+        doubled = {body[:60] for body in inline if inline.count(body) > 1}
+        assert not doubled, f"{page.name}: inline scripts repeated: {sorted(doubled)}"
+        assert text.count("const THEBE_JS_URL") <= 1, page.name
+
+
+def test_internal_links_anchors_and_images_resolve(built_html):
+    problems = _browser_check_module().static_problems(built_html)
+    assert not problems, "\n".join(f"{page}: {item}" for page, items in problems.items() for item in items)
+
+
+def test_every_page_renders_in_headless_chromium(built_html, tmp_path):
+    check = _browser_check_module()
+    missing = check.missing_requirements()
+    if missing:
+        pytest.skip("browser check not run; missing: " + "; ".join(missing))
+    problems, stats = check.browser_problems(built_html, tmp_path / "screenshots")
+    assert not problems, "\n".join(f"{page}: {item}" for page, items in problems.items() for item in items)
+    for page in _chapter_pages(built_html):
+        rel = str(page.relative_to(built_html))
+        assert rel in stats, f"{rel} was not opened"
+        assert stats[rel]["math_blocks"] > 0, f"{rel}: no math found (did MathJax's markup change?)"
+    shots = sorted((tmp_path / "screenshots").glob("chapters__*.png"))
+    assert len(shots) == len(_chapter_pages(built_html))
