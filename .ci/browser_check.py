@@ -6,8 +6,8 @@ Checks, per page:
 
 * **links**: every internal ``href`` points at a file of the build, and every ``#fragment`` at an
   element with that id (checked on the HTML files, so a link to a page that is never opened counts too);
-* **images**: every ``<img>`` source exists in the build, and in the browser every image has loaded
-  (``naturalWidth > 0``);
+* **images**: every ``<img>`` source exists in the build and has alt text that is not a file name,
+  and in the browser every image has loaded (``naturalWidth > 0``);
 * **math**: every math block of the page has been typeset by MathJax (one ``mjx-container`` per
   ``.math`` element) and none contains a MathJax error (``mjx-merror``);
 * **console**: the browser console has no error (``SEVERE``) entries;
@@ -92,7 +92,7 @@ class _Collector(html.parser.HTMLParser):
         if tag == "a" and a.get("href"):
             self.hrefs.append(a["href"])
         if tag == "img" and a.get("src"):
-            self.imgs.append(a["src"])
+            self.imgs.append((a["src"], a.get("alt") or ""))
         if "math" in (a.get("class") or "").split():
             self.math += 1
 
@@ -104,7 +104,7 @@ def parse_page(path: Path) -> _Collector:
 
 
 def static_problems(root: Path) -> dict[str, list[str]]:
-    """Broken internal links and missing image files, per page (relative path)."""
+    """Broken internal links and anchors, missing image files and images without alt text, per page."""
     pages = {p: parse_page(p) for p in sorted(root.rglob("*.html")) if "_static" not in p.relative_to(root).parts}
     problems: dict[str, list[str]] = {}
     for page, c in pages.items():
@@ -124,7 +124,11 @@ def static_problems(root: Path) -> dict[str, list[str]]:
                 ids = pages[target].ids if target in pages else parse_page(target).ids
                 if unquote(parts.fragment) not in ids:
                     out.append(f"broken anchor {href!r}: no id {parts.fragment!r} in {target.name}")
-        for src in c.imgs:
+        for src, alt in c.imgs:
+            # alt text must describe the image: a missing one, or the file name that myst-nb writes by
+            # default, tells a screen-reader user nothing (set it in the cell's mystnb.image.alt metadata)
+            if not alt.strip() or alt.strip().endswith((".png", ".svg", ".jpg")) or alt.strip() == src:
+                out.append(f"image without alt text: {src!r}")
             parts = urlsplit(src)
             if parts.scheme in ("http", "https", "data") or parts.netloc:
                 continue

@@ -78,3 +78,20 @@ def test_every_page_renders_in_headless_chromium(built_html, tmp_path):
         assert stats[rel]["math_blocks"] > 0, f"{rel}: no math found (did MathJax's markup change?)"
     shots = sorted((tmp_path / "screenshots").glob("chapters__*.png"))
     assert len(shots) == len(_chapter_pages(built_html))
+
+
+def test_every_figure_in_every_chapter_has_alt_text():
+    """Each image output carries ``mystnb.image.alt`` cell metadata (myst-nb writes it as the ``<img>``
+    alt attribute; without it the alt text is the image's file name)."""
+    import json
+
+    missing = []
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb_path.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            if any("image/png" in o.get("data", {}) for o in cell.get("outputs", [])):
+                alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+                if len(alt.split()) < 8:
+                    missing.append(f"{nb_path.name} cell {i}: alt text {alt!r}")
+    assert not missing, "figures without a descriptive alt text:\n" + "\n".join(missing)
