@@ -9,7 +9,9 @@ Checks, per page:
 * **images**: every ``<img>`` source exists in the build and has alt text that is not a file name,
   and in the browser every image has loaded (``naturalWidth > 0``);
 * **math**: every math block of the page has been typeset by MathJax (one ``mjx-container`` per
-  ``.math`` element) and none contains a MathJax error (``mjx-merror``);
+  ``.math`` element), none contains a MathJax error (``mjx-merror``), and no TeX is left in the prose as
+  text (a ``$`` or a control word such as ``\\alpha`` outside code and math: math the parser did not
+  recognise, for example a ``$$`` block without blank lines around it inside a list item);
 * **console**: the browser console has no error (``SEVERE``) entries;
 
 and it saves a full-page screenshot of every page (PNG) for a person to look at.
@@ -190,13 +192,30 @@ return {
   math_error_text: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error') || e.textContent).slice(0, 5),
   broken_images: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.getAttribute('src')),
   images: imgs.length,
+  stray_tex: (() => {
+    // TeX that was not typeset shows as text: a '$' or a control word such as '\\alpha' in prose
+    const skip = 'pre, code, script, style, mjx-container, .math, .MathJax, textarea';
+    const root = document.querySelector('main') || document.body;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (n.parentElement && n.parentElement.closest(skip)) continue;
+      const t = n.textContent;
+      if (t.includes('$') || /\\[a-zA-Z]{2,}/.test(t)) found.push(t.trim().slice(0, 80));
+    }
+    return found.slice(0, 5);
+  })(),
   height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),
   mathjax_done: !!(window.MathJax && MathJax.startup && MathJax.startup.promise),
 };
 """
 
 
-def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0) -> tuple[dict, dict]:
+def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0,
+                     theme: str = "light") -> tuple[dict, dict]:
+    """Open every page; ``theme`` ('light' or 'dark') is stored as the theme's saved choice first."""
+    if theme not in ("light", "dark"):
+        raise ValueError(f"theme must be 'light' or 'dark'; got {theme!r}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -212,6 +231,8 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     problems, stats = {}, {}
     try:
+        driver.get(base + "index.html")  # the theme reads the reader's choice from localStorage
+        driver.execute_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
         for page in sorted(root.rglob("*.html")):
             rel = str(page.relative_to(root))
             if rel in ("genindex.html", "search.html") or rel.startswith("_static/"):
@@ -234,6 +255,8 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
                 out.append(f"math not rendered: {state['typeset']} of {state['math_blocks']} math blocks typeset")
             if state["math_errors"]:
                 out.append(f"{state['math_errors']} MathJax error(s) in math blocks: {state['math_error_text']}")
+            for text in state["stray_tex"]:
+                out.append(f"TeX shown as text (math not recognised): {text!r}")
             for src in state["broken_images"]:
                 out.append(f"image did not load: {src}")
             for entry in driver.get_log("browser"):
@@ -259,6 +282,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--html", type=Path, default=Path("_build/html"))
     p.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
+    p.add_argument("--theme", choices=["light", "dark"], default="light",
+                   help="the colour theme to open the pages in (screenshots go to a 'dark' subfolder)")
     args = p.parse_args(argv)
     root = args.html.resolve()
     if not (root / "index.html").exists():
@@ -271,7 +296,8 @@ def main(argv=None) -> int:
     print("MathJax:", "served locally from django-static-mathjax (offline check)" if local_mathjax_dir()
           else "from its public CDN (needs internet)")
     problems = static_problems(root)
-    browser_found, stats = browser_problems(root, args.screenshots)
+    shots = args.screenshots / "dark" if args.theme == "dark" else args.screenshots
+    browser_found, stats = browser_problems(root, shots, theme=args.theme)
     for page, items in browser_found.items():
         problems.setdefault(page, []).extend(items)
     for page, s in sorted(stats.items()):
@@ -280,7 +306,7 @@ def main(argv=None) -> int:
     for page, items in sorted(problems.items()):
         for item in items:
             print(f"FAIL {page}: {item}")
-    print(f"{len(stats)} pages opened, {len(problems)} with problems; screenshots in {args.screenshots}")
+    print(f"{len(stats)} pages opened, {len(problems)} with problems; screenshots in {shots}")
     return 1 if problems else 0
 
 
