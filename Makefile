@@ -14,11 +14,14 @@ export OMP_NUM_THREADS ?= 2
 env: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@echo "Installing the pinned environment into $(VENV) (first time only; about a minute with a warm pip cache)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+	@echo "Environment ready: $(VENV)"
+
 
 book: env
 	$(BIN)/jupyter-book build . -W --keep-going

@@ -112,3 +112,78 @@ def test_committed_table_file_is_up_to_date():
     path = repo_root() / "data" / "results" / "table1_mnist_book.md"
     assert path.read_text() == R.table_file_text(R.load_results(preset="book"), "mnist", "book"), (
         "data/results/table1_mnist_book.md is out of date: run `make results-pages`")
+
+
+# ---------------------------------------------------------------- structured prediction and arity tables
+def _sp(model, m, estimator, test_nll, train_nll, arity=2, temp=2 / 3, relaxed=None, task="structured"):
+    r = _result(model, m, estimator, test_nll, train_nll)
+    r["config"].update(task=task, arity=arity, posterior_temperature=temp,
+                       prior_temperature=temp if task == "structured" else r["config"].get("prior_temperature"),
+                       eval_relaxed=relaxed is not None)
+    if relaxed is not None:
+        r["metrics"].update(test_nll_relaxed=relaxed[0], train_nll_relaxed=relaxed[1])
+    r["file"] = f"{task}_{model}_{arity}_{estimator}_{m}_{temp:.3g}.json"
+    return r
+
+
+SP1, SP2 = paper_numbers.FIGURE4_MODELS
+
+
+def test_figure4_rows_ignore_temperature_sweep_runs():
+    runs = [_sp(SP2, 1, "concrete", 60.0, 55.0),
+            _sp(SP2, 1, "concrete", 99.0, 98.0, temp=5.0, relaxed=(40.0, 38.0)),  # a sweep run, not the cell
+            _sp(SP1, 5, "vimco", 57.0, 52.0),
+            _result("200H-784V", 1, "concrete", 110.0, 112.0)]  # a density run: never in Figure 4
+    rows = {(r["model"], r["m"]): r for r in R.figure4_rows(runs)}
+    assert len(rows) == 6
+    assert rows[(SP2, 1)]["test_concrete_ours"] == 60.0
+    assert rows[(SP2, 1)]["test_concrete_diff"] == pytest.approx(60.0 - 56.3)
+    assert rows[(SP1, 5)]["train_vimco_diff"] == pytest.approx(52.0 - 52.7)
+    assert rows[(SP1, 1)]["test_concrete_ours"] is None
+    cl = {(c["model"], c["m"]): c for c in R.claims(R.figure4_rows(runs + [_sp(SP1, 5, "concrete", 58.0, 50.0)]),
+                                                       "test", R.figure4_claim)}
+    assert cl[(SP1, 5)]["claimed_winner"] == "Concrete" and cl[(SP1, 5)]["our_winner"] == "VIMCO/NVIL"
+    assert cl[(SP1, 5)]["claim_holds"] is False and cl[(SP1, 5)]["our_margin"] == pytest.approx(1.0)
+    # the paper's own winners: Concrete at m = 1 and 5, VIMCO at m = 50 (both models)
+    assert [c["paper_winner"] for c in R.claims(R.figure4_rows([]), "test", R.figure4_claim)] == \
+        ["Concrete", "Concrete", "VIMCO/NVIL"] * 2
+
+
+def test_temperature_sweep_sorted_with_integrality_gap():
+    runs = [_sp(SP2, 1, "concrete", 80.0, 79.0, temp=10.0, relaxed=(50.0, 49.0)),
+            _sp(SP2, 1, "concrete", 60.0, 58.0, temp=0.1, relaxed=(61.0, 59.0)),
+            _sp(SP2, 1, "concrete", 60.0, 58.0)]  # the default-temperature cell has no relaxed evaluation
+    sweep = R.temperature_sweep(runs)
+    assert [r["temperature"] for r in sweep] == [0.1, 10.0]
+    assert sweep[1]["gap"] == pytest.approx(30.0) and sweep[0]["gap"] == pytest.approx(-1.0)
+    md = R.temperature_markdown_table(sweep)
+    assert "| 10 | 80.0 | 50.0 | +30.0 |" in md
+
+
+def test_nary_and_arity_rows():
+    runs = [_sp(SP2, 1, "concrete", 57.0, 52.0), _sp(SP2, 1, "concrete", 56.0, 47.0, arity=4, temp=1.0),
+            _sp("240H~784V", 5, "concrete", 95.0, 93.0, arity=8, temp=2 / 3, task="density")]
+    runs[2]["config"]["prior_temperature"] = 0.4  # App. C.4's 8-ary (lambda1, lambda2) = (2/3, 2/5)
+    nary = {r["arity"]: r for r in R.nary_sp_rows(runs)}
+    assert nary[2]["test_ours"] == 57.0 and nary[2]["test_paper"] == 56.3  # binary = Figure 4's m = 1 cell
+    assert nary[4]["train_diff"] == pytest.approx(47.0 - 46.0) and nary[8]["test_ours"] is None
+    rows = {(r["model"], r["m"]): r for r in R.arity_rows(runs)}
+    r = rows[("240H~784V", 5)]
+    assert r["test_8_ours"] == 95.0 and r["test_8_diff"] == pytest.approx(95.0 - 90.5)
+    assert r["train_8_diff"] == pytest.approx(93.0 - 87.0) and r["test_2_ours"] is None
+    md = R.arity_markdown_table(R.arity_rows(runs), "test")
+    assert md.count("not run") == 2 * (18 - 1)
+    text = R.table_file_text(runs, "mnist", "book", "arity")
+    assert "Cells run: 1 of 18" in text and "1002.7" in text and "119.61" in text
+    with pytest.raises(ValueError, match="table must be"):
+        R.table_file_text(runs, "mnist", "book", "table9")
+
+
+def test_paper_number_lookups_reject_bad_arguments():
+    assert paper_numbers.figure4("train", SP1, 50, "vimco") == 49.6
+    with pytest.raises(ValueError, match="NVIL exactly for m = 1"):
+        paper_numbers.figure4("test", SP1, 5, "nvil")
+    with pytest.raises(ValueError, match="arity must be"):
+        paper_numbers.nary_sp(3, "test")
+    with pytest.raises(ValueError, match="split"):
+        paper_numbers.arity_table(2, "240H~784V", 1, "mnist", "valid")

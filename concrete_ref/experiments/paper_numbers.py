@@ -75,3 +75,48 @@ ARITY_TABLE = {
     (8, "240H~240H~784V", 5): (87.4, 84.6, 110.5, 100.5),
     (8, "240H~240H~784V", 50): (87.2, 84.0, 111.1, 99.5),
 }
+
+FIGURE4_MODELS = ("392V-240H-240H-392V", "392V-240H-240H-240H-392V")
+ARITY_MODELS = ("240H~784V", "240H~240H~784V")
+
+#: Section 5.3, in the text: n-ary 392V-240H-240H-240H-392V trained on L^SP_1 (Concrete), (test, train)
+NARY_SP = {4: (55.4, 46.0), 8: (54.7, 44.8)}
+
+#: the cells of App. E's table that look mis-printed: (arity, model, m, dataset, split) -> why
+ARITY_SUSPICIOUS = {
+    (4, "240H~784V", 1, "omniglot", "train"): "printed 1002.7, ten times its neighbours (100.0 to 102.7): "
+                                             "presumably 102.7 with a doubled digit",
+    (8, "240H~784V", 1, "omniglot", "test"): "printed 119.61, the only cell with two decimals: presumably "
+                                            "119.6 or 119.1 with a stray digit",
+}
+
+
+def figure4(split: str, model: str, m: int, estimator: str) -> float:
+    """The paper's structured-prediction NLL (the table inside Figure 4); nvil is the m = 1 "VIMCO"."""
+    est = "concrete" if estimator == "concrete" else "vimco"
+    if (estimator == "nvil") != (m == 1 and est == "vimco"):
+        raise ValueError(f"Figure 4's table has NVIL exactly for m = 1 and VIMCO for m > 1; got {estimator}, m = {m}")
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train'; got {split!r}")
+    test_c, test_v, train_c, train_v = FIGURE4_TABLE[(model, m)]
+    return {("test", "concrete"): test_c, ("test", "vimco"): test_v,
+            ("train", "concrete"): train_c, ("train", "vimco"): train_v}[(split, est)]
+
+
+def nary_sp(arity: int, split: str) -> float:
+    """The paper's n-ary structured-prediction NLL (Section 5.3 text); arity 2 is Figure 4's m = 1 Concrete."""
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train'; got {split!r}")
+    if arity == 2:
+        return figure4(split, FIGURE4_MODELS[1], 1, "concrete")
+    if arity not in NARY_SP:
+        raise ValueError(f"arity must be 2, 4 or 8; got {arity}")
+    return NARY_SP[arity][0 if split == "test" else 1]
+
+
+def arity_table(arity: int, model: str, m: int, dataset: str = "mnist", split: str = "test") -> float:
+    """App. E's arity table (Concrete only), as printed (see ``ARITY_SUSPICIOUS``)."""
+    if dataset not in ("mnist", "omniglot") or split not in ("test", "train"):
+        raise ValueError(f"dataset must be mnist/omniglot and split test/train; got {dataset!r}, {split!r}")
+    cols = [("mnist", "test"), ("mnist", "train"), ("omniglot", "test"), ("omniglot", "train")]
+    return ARITY_TABLE[(arity, model, m)][cols.index((dataset, split))]

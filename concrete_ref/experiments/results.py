@@ -13,7 +13,8 @@ from pathlib import Path
 from . import paper_numbers
 from .provenance import repo_root
 
-__all__ = ["load_results", "table1_rows", "markdown_table", "budget_summary", "family_differences", "claims"]
+__all__ = ["load_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep",
+           "markdown_table", "arity_markdown_table", "budget_summary", "family_differences", "claims"]
 
 
 def load_results(results_dir: Path | None = None, **match) -> list[dict]:
@@ -30,33 +31,117 @@ def load_results(results_dir: Path | None = None, **match) -> list[dict]:
     return out
 
 
-def table1_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
-    """One row per (model, m): ours and the paper's NLL for Concrete and VIMCO/NVIL, test and train."""
-    index = {(r["config"]["model"], r["config"]["samples"], r["config"]["estimator"]): r for r in results
-             if r["config"]["task"] == "density" and r["config"]["dataset"] == dataset and r["config"]["arity"] == 2}
+def _default_temperatures(cfg: dict) -> bool:
+    from .cli import default_temperatures
+
+    expected = default_temperatures(cfg["task"], cfg["arity"])
+    return all(abs(a - b) < 1e-9 for a, b in zip((cfg["posterior_temperature"], cfg["prior_temperature"]), expected))
+
+
+def _index(results: list[dict], task: str, dataset: str = "mnist", arity: int = 2) -> dict:
+    """(model, m, estimator) -> result, over the runs of one task/dataset/arity at default temperatures."""
+    out = {}
+    for r in results:
+        c = r["config"]
+        if c["task"] != task or c["dataset"] != dataset or c["arity"] != arity:
+            continue
+        if "posterior_temperature" in c and not _default_temperatures(c):
+            continue  # a temperature-sweep run is not a table cell
+        out[(c["model"], c["samples"], c["estimator"])] = r
+    return out
+
+
+def _comparison_rows(index: dict, models, paper) -> list[dict]:
+    """Rows of (model, m) with ours, the paper's and ours - paper for Concrete and VIMCO/NVIL, test and
+    train; ``paper(split, model, m, estimator)`` gives the paper's number."""
     rows = []
-    for model in paper_numbers.TABLE1_MODELS:
+    for model in models:
         for m in (1, 5, 50):
             row = {"model": model, "m": m}
             for est_label, est in (("concrete", "concrete"), ("vimco", "nvil" if m == 1 else "vimco")):
                 res = index.get((model, m, est))
                 for split in ("test", "train"):
-                    paper = paper_numbers.table1(dataset, split, model, m, est)
+                    ref = paper(split, model, m, est)
                     ours = res["metrics"][f"{split}_nll"] if res else None
                     row[f"{split}_{est_label}_ours"] = ours
-                    row[f"{split}_{est_label}_paper"] = paper
-                    row[f"{split}_{est_label}_diff"] = None if ours is None else ours - paper
+                    row[f"{split}_{est_label}_paper"] = ref
+                    row[f"{split}_{est_label}_diff"] = None if ours is None else ours - ref
                 row[f"{est_label}_steps"] = res["steps_done"] if res else None
                 row[f"{est_label}_file"] = res["file"] if res else None
             rows.append(row)
     return rows
 
 
+def table1_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
+    """One row per (model, m): ours and the paper's NLL for Concrete and VIMCO/NVIL, test and train."""
+    return _comparison_rows(_index(results, "density", dataset), paper_numbers.TABLE1_MODELS,
+                            lambda split, model, m, est: paper_numbers.table1(dataset, split, model, m, est))
+
+
+def figure4_rows(results: list[dict]) -> list[dict]:
+    """The table inside Figure 4 (structured prediction, MNIST): same layout as :func:`table1_rows`."""
+    return _comparison_rows(_index(results, "structured"), paper_numbers.FIGURE4_MODELS,
+                            paper_numbers.figure4)
+
+
+def nary_sp_rows(results: list[dict]) -> list[dict]:
+    """Section 5.3's n-ary structured-prediction runs (392V-240H-240H-240H-392V, L^SP_1, Concrete):
+    binary (from the Figure 4 grid), 4-ary and 8-ary, ours beside the paper."""
+    rows = []
+    for arity in (2, 4, 8):
+        res = _index(results, "structured", arity=arity).get((paper_numbers.FIGURE4_MODELS[1], 1, "concrete"))
+        row = {"arity": arity}
+        for split in ("test", "train"):
+            ref = paper_numbers.nary_sp(arity, split)
+            ours = res["metrics"][f"{split}_nll"] if res else None
+            row.update({f"{split}_ours": ours, f"{split}_paper": ref,
+                        f"{split}_diff": None if ours is None else ours - ref})
+        row["file"] = res["file"] if res else None
+        rows.append(row)
+    return rows
+
+
+def arity_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
+    """App. E's arity table (Concrete only): one row per (model, m), a column group per arity."""
+    rows = []
+    for model in paper_numbers.ARITY_MODELS:
+        for m in (1, 5, 50):
+            row = {"model": model, "m": m}
+            for arity in (2, 4, 8):
+                res = _index(results, "density", dataset, arity).get((model, m, "concrete"))
+                for split in ("test", "train"):
+                    ref = paper_numbers.arity_table(arity, model, m, dataset, split)
+                    ours = res["metrics"][f"{split}_nll"] if res else None
+                    row.update({f"{split}_{arity}_ours": ours, f"{split}_{arity}_paper": ref,
+                                f"{split}_{arity}_diff": None if ours is None else ours - ref})
+            rows.append(row)
+    return rows
+
+
+def temperature_sweep(results: list[dict]) -> list[dict]:
+    """Figure 4 (right): the binary 392V-240H-240H-240H-392V model trained on L^SP_1 at one temperature
+    for the whole graph, evaluated on the discrete and on the relaxed graph; one row per temperature,
+    sorted.  ``gap`` is discrete minus relaxed NLL (test): positive where the relaxed model is better than
+    its discretisation, i.e. where it uses the interior of the hypercube."""
+    rows = []
+    for r in results:
+        c = r["config"]
+        if (c["task"], c["model"], c["arity"], c["estimator"], c["samples"]) != \
+                ("structured", paper_numbers.FIGURE4_MODELS[1], 2, "concrete", 1) or not c.get("eval_relaxed"):
+            continue
+        mt = r["metrics"]
+        rows.append({"temperature": c["posterior_temperature"], "test_discrete": mt["test_nll"],
+                     "test_relaxed": mt["test_nll_relaxed"], "train_discrete": mt["train_nll"],
+                     "train_relaxed": mt["train_nll_relaxed"], "gap": mt["test_nll"] - mt["test_nll_relaxed"],
+                     "file": r["file"]})
+    return sorted(rows, key=lambda row: row["temperature"])
+
+
 def markdown_table(rows: list[dict], split: str = "test") -> str:
     """Markdown: ours | paper | difference for Concrete and VIMCO/NVIL (one split)."""
     head = (f"| model | m | Concrete ours | Concrete paper | diff | VIMCO/NVIL ours | VIMCO/NVIL paper | diff |\n"
             f"|---|---|---|---|---|---|---|---|\n")
-    fmt = lambda v, signed=False: "not run" if v is None else (f"{v:+.1f}" if signed else f"{v:.1f}")
+    fmt = _fmt
     lines = []
     for r in rows:
         lines.append(
@@ -64,6 +149,38 @@ def markdown_table(rows: list[dict], split: str = "test") -> str:
             f"{fmt(r[f'{split}_concrete_diff'], True)} | {fmt(r[f'{split}_vimco_ours'])} | "
             f"{fmt(r[f'{split}_vimco_paper'])} | {fmt(r[f'{split}_vimco_diff'], True)} |"
         )
+    return head + "\n".join(lines) + "\n"
+
+
+def _fmt(v, signed=False) -> str:
+    return "not run" if v is None else (f"{v:+.1f}" if signed else f"{v:.1f}")
+
+
+def arity_markdown_table(rows: list[dict], split: str = "test") -> str:
+    """Markdown for :func:`arity_rows`: ours | paper | difference for binary, 4-ary and 8-ary units."""
+    head = ("| model | m | " + " | ".join(f"{a} ours | {a} paper | diff" for a in ("binary", "4-ary", "8-ary"))
+            + " |\n|---|---|" + "---|---|---|" * 3 + "\n")
+    lines = [f"| {r['model']} | {r['m']} | " + " | ".join(
+        f"{_fmt(r[f'{split}_{a}_ours'])} | {_fmt(r[f'{split}_{a}_paper'])} | {_fmt(r[f'{split}_{a}_diff'], True)}"
+        for a in (2, 4, 8)) + " |" for r in rows]
+    return head + "\n".join(lines) + "\n"
+
+
+def nary_markdown_table(rows: list[dict]) -> str:
+    """Markdown for :func:`nary_sp_rows`."""
+    head = "| units | test ours | test paper | diff | train ours | train paper | diff |\n|---|---|---|---|---|---|---|\n"
+    names = {2: "binary", 4: "4-ary", 8: "8-ary"}
+    lines = [f"| {names[r['arity']]} | " + " | ".join(
+        f"{_fmt(r[f'{s}_ours'])} | {_fmt(r[f'{s}_paper'])} | {_fmt(r[f'{s}_diff'], True)}" for s in ("test", "train"))
+        + " |" for r in rows]
+    return head + "\n".join(lines) + "\n"
+
+
+def temperature_markdown_table(rows: list[dict]) -> str:
+    """Markdown for :func:`temperature_sweep` (test set)."""
+    head = "| temperature | discrete NLL | relaxed NLL | discrete - relaxed |\n|---|---|---|---|\n"
+    lines = [f"| {r['temperature']:g} | {r['test_discrete']:.1f} | {r['test_relaxed']:.1f} | {r['gap']:+.1f} |"
+             for r in rows]
     return head + "\n".join(lines) + "\n"
 
 
@@ -99,9 +216,20 @@ def family_differences(rows: list[dict], split: str = "test") -> list[dict]:
     return out
 
 
-def claims(rows: list[dict], split: str = "test") -> list[dict]:
-    """The paper's headline, cell by cell: "VIMCO outperformed Concrete relaxations for linear models and
-    Concrete relaxations outperformed VIMCO for non-linear models" (Section 5.2).
+def table1_claim(model: str) -> str:
+    """Section 5.2: "VIMCO outperformed Concrete relaxations for linear models and Concrete relaxations
+    outperformed VIMCO for non-linear models"."""
+    return "Concrete" if "~" in model else "VIMCO/NVIL"
+
+
+def figure4_claim(model: str) -> str:
+    """Section 5.3: "Concrete relaxations more uniformly outperformed VIMCO in this instance"."""
+    return "Concrete"
+
+
+def claims(rows: list[dict], split: str = "test", claimed_winner=table1_claim) -> list[dict]:
+    """The paper's headline, cell by cell (``claimed_winner(model)``: the estimator its sentence favours;
+    Table 1's by default, :func:`figure4_claim` for structured prediction).
 
     For every (model, m) where both estimators were run, which one has the lower NLL, here and in the
     paper, and whether the paper's claim for that model family holds in our cell.
@@ -110,8 +238,7 @@ def claims(rows: list[dict], split: str = "test") -> list[dict]:
     for r in rows:
         ours_c, ours_v = r[f"{split}_concrete_ours"], r[f"{split}_vimco_ours"]
         paper_c, paper_v = r[f"{split}_concrete_paper"], r[f"{split}_vimco_paper"]
-        nonlinear = "~" in r["model"]
-        claimed = "Concrete" if nonlinear else "VIMCO/NVIL"
+        claimed = claimed_winner(r["model"])
         winner = None if ours_c is None or ours_v is None else ("Concrete" if ours_c < ours_v else "VIMCO/NVIL")
         out.append({"model": r["model"], "m": r["m"], "claimed_winner": claimed,
                     "paper_winner": "Concrete" if paper_c < paper_v else "VIMCO/NVIL",
@@ -127,37 +254,70 @@ OMNIGLOT_NOTE = (
     "    python -m concrete_ref.experiments.grid table1 --dataset omniglot --preset book --workers 2\n")
 
 
-def table_file_text(results: list[dict], dataset: str, preset: str) -> str:
-    """The Markdown written to ``data/results/table1_<dataset>_<preset>.md``."""
-    rows = table1_rows(results, dataset)
-    b = budget_summary([r for r in results if r["config"]["dataset"] == dataset])
+def table_file_text(results: list[dict], dataset: str, preset: str, table: str = "table1") -> str:
+    """The Markdown written to ``data/results/<table>_<dataset>_<preset>.md``."""
     j = lambda v: ", ".join(f"{x:,}" for x in v) or "-"
-    done = sum(1 for r in rows for e in ("concrete", "vimco") if r[f"{e}_file"])
-    text = (f"# Table 1 ({dataset}), preset '{preset}', beside the paper\n\n"
-            f"Generated by `python -m concrete_ref.experiments.results table1 --dataset {dataset} --preset {preset}` "
-            f"from the JSON files in this folder; no number is typed by hand.\n\n"
-            f"NLL in nats (lower is better), diff = ours - paper. Ours: importance-sampled bound on the discrete "
-            f"graph over the full split, L_k with k = {j(b['eval_samples_test'])} (test) and "
-            f"{j(b['eval_samples_train'])} (train); the paper: L_50,000. Budget per run: "
-            f"{j(b['steps'])} Adam steps of batch {j(b['batch_size'])} (the paper: 10^7 steps of 64). "
-            f"Cells run: {done} of 24; CPU hours so far: {b['cpu_hours']:.2f} "
-            f"({b['train_hours']:.2f} training, {b['eval_hours']:.2f} evaluation) on {'; '.join(b['hardware']) or '-'}. "
-            f"Paper: {paper_numbers.SOURCE}.\n\n"
-            f"## Test\n\n{markdown_table(rows, 'test')}\n## Train\n\n{markdown_table(rows, 'train')}")
-    if dataset == "mnist":
-        text += f"\n## Omniglot\n\n{OMNIGLOT_NOTE}"
-    return text
+    generated = (f"Generated by `python -m concrete_ref.experiments.results {table} --dataset {dataset} "
+                 f"--preset {preset}` from the JSON files in this folder; no number is typed by hand.\n\n")
+
+    def budget_line(runs, cells_done, cells_total, paper_eval):
+        b = budget_summary(runs)
+        return (f"Budget per run: {j(b['steps'])} Adam steps of batch {j(b['batch_size'])} (the paper: 10^7 steps "
+                f"of 64). Evaluation on the discrete graph over the full split with k = {j(b['eval_samples_test'])} "
+                f"(test) and {j(b['eval_samples_train'])} (train) importance samples (the paper: {paper_eval}). "
+                f"Cells run: {cells_done} of {cells_total}; CPU hours so far: {b['cpu_hours']:.2f} "
+                f"({b['train_hours']:.2f} training, {b['eval_hours']:.2f} evaluation) on "
+                f"{'; '.join(b['hardware']) or '-'}. Paper: {paper_numbers.SOURCE}.\n\n")
+
+    if table == "table1":
+        rows = table1_rows(results, dataset)
+        files = {row[f"{e}_file"] for row in rows for e in ("concrete", "vimco")} - {None}
+        runs = [r for r in results if r["file"] in files]
+        done = sum(1 for r in rows for e in ("concrete", "vimco") if r[f"{e}_file"])
+        text = (f"# Table 1 ({dataset}), preset '{preset}', beside the paper\n\n{generated}"
+                f"NLL in nats (lower is better), diff = ours - paper. "
+                + budget_line(runs, done, 24, "L_50,000")
+                + f"## Test\n\n{markdown_table(rows, 'test')}\n## Train\n\n{markdown_table(rows, 'train')}")
+        if dataset == "mnist":
+            text += f"\n## Omniglot\n\n{OMNIGLOT_NOTE}"
+        return text
+    if table == "figure4":
+        rows, nary, sweep = figure4_rows(results), nary_sp_rows(results), temperature_sweep(results)
+        files = ({row[f"{e}_file"] for row in rows for e in ("concrete", "vimco")} | {r["file"] for r in nary}
+                 | {r["file"] for r in sweep}) - {None}
+        runs = [r for r in results if r["file"] in files]
+        done = sum(1 for r in rows for e in ("concrete", "vimco") if r[f"{e}_file"])
+        return (f"# Structured prediction (the table in Figure 4, MNIST), preset '{preset}', beside the paper\n\n"
+                f"{generated}NLL of the bottom half given the top half in nats (lower is better), diff = ours - paper. "
+                + budget_line(runs, done, 12, "L^SP_100")
+                + f"## Test\n\n{markdown_table(rows, 'test')}\n## Train\n\n{markdown_table(rows, 'train')}\n"
+                f"## n-ary units (392V-240H-240H-240H-392V, L^SP_1, Concrete)\n\n{nary_markdown_table(nary)}\n"
+                f"## Training temperature (Figure 4 right; binary 392V-240H-240H-240H-392V, L^SP_1, test set)\n\n"
+                + (temperature_markdown_table(sweep) if sweep else "not run\n"))
+    if table == "arity":
+        rows = arity_rows(results, dataset)
+        runs = [r for r in results if r["config"]["task"] == "density" and r["config"]["dataset"] == dataset
+                and r["config"]["model"] in paper_numbers.ARITY_MODELS and r["config"]["estimator"] == "concrete"]
+        done = sum(1 for r in rows for a in (2, 4, 8) if r[f"test_{a}_ours"] is not None)
+        odd = "".join(f"- {a}-ary {mo} m = {m}, {ds} {sp}: {why}\n"
+                      for (a, mo, m, ds, sp), why in paper_numbers.ARITY_SUSPICIOUS.items())
+        return (f"# Arity (App. E, {dataset}, Concrete only), preset '{preset}', beside the paper\n\n{generated}"
+                f"NLL in nats (lower is better), diff = ours - paper. "
+                + budget_line(runs, done, 18, "L_50,000")
+                + f"## Test\n\n{arity_markdown_table(rows, 'test')}\n## Train\n\n{arity_markdown_table(rows, 'train')}\n"
+                f"## Suspicious cells in the paper's table (Omniglot columns)\n\n{odd}")
+    raise ValueError(f"table must be table1, figure4 or arity; got {table!r}")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.results")
-    p.add_argument("table", choices=["table1"])
+    p.add_argument("table", choices=["table1", "figure4", "arity"])
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--preset", default="book")
     args = p.parse_args(argv)
     results = load_results(preset=args.preset)
-    text = table_file_text(results, args.dataset, args.preset)
-    out = repo_root() / "data" / "results" / f"table1_{args.dataset}_{args.preset}.md"
+    text = table_file_text(results, args.dataset, args.preset, args.table)
+    out = repo_root() / "data" / "results" / f"{args.table}_{args.dataset}_{args.preset}.md"
     out.write_text(text)
     print(text)
 
