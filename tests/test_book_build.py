@@ -95,3 +95,28 @@ def test_every_figure_in_every_chapter_has_alt_text():
                 if len(alt.split()) < 8:
                     missing.append(f"{nb_path.name} cell {i}: alt text {alt!r}")
     assert not missing, "figures without a descriptive alt text:\n" + "\n".join(missing)
+
+
+def test_every_chapter_figure_is_opaque():
+    """Figures must read on the dark theme too: a transparent background would put black axes and text on
+    a dark page. Every PNG output is decoded and must have no transparent pixel."""
+    import base64
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    checked, transparent = 0, []
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb_path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                png = out.get("data", {}).get("image/png")
+                if png is None:
+                    continue
+                image = Image.open(io.BytesIO(base64.b64decode(png)))
+                checked += 1
+                if image.mode in ("RGBA", "LA") and np.asarray(image)[..., -1].min() < 255:
+                    transparent.append(f"{nb_path.name} cell {i}")
+    assert checked >= 20, f"only {checked} figures found"
+    assert not transparent, f"figures with transparent pixels: {transparent}"
