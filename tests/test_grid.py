@@ -1,0 +1,41 @@
+"""The grid runner: which cells each grid holds, their run names, and what a rerun skips or resumes."""
+
+import pytest
+
+from concrete_ref.experiments import grid
+
+
+@pytest.mark.parametrize("name, count", [("table1", 24), ("figure4", 12), ("nary-sp", 2), ("temperature", 10),
+                                         ("arity", 18)])
+def test_grid_sizes_and_unique_run_names(name, count):
+    cells = grid.cells(name)
+    assert len(cells) == count
+    names = [grid.run_name(c, "book", 0) for c in cells]
+    assert len(set(names)) == count, "two cells of one grid would write the same result file"
+
+
+def test_grids_do_not_collide_and_sweep_cells_are_tagged():
+    everything = [grid.run_name(c, "book", 0) for g in ("table1", "figure4", "nary-sp", "temperature", "arity")
+                  for c in grid.cells(g)]
+    assert len(set(everything)) == len(everything) == 66
+    sweep = [grid.run_name(c, "book", 0) for c in grid.cells("temperature")]
+    assert all("_t" in n for n in sweep)  # non-default temperatures are in the name
+    relaxed = [c for c in grid.cells("figure4") if "--eval-relaxed" in c["args"]]
+    assert len(relaxed) == 1 and "392V-240H-240H-240H-392V" in relaxed[0]["args"]
+    with pytest.raises(ValueError, match="grid must be one of"):
+        grid.cells("table2")
+
+
+def test_rerun_skips_done_cells_and_resumes_checkpoints(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    cells = sorted(grid.cells("nary-sp"), key=lambda c: c["cost"])
+    done, ckpt = (grid.run_name(c, "book", 0) for c in cells)
+    (tmp_path / "data" / "results").mkdir(parents=True)
+    (tmp_path / "data" / "results" / f"{done}.json").write_text("{}")
+    (tmp_path / "runs" / ckpt).mkdir(parents=True)
+    (tmp_path / "runs" / ckpt / "checkpoint.pt").write_bytes(b"")
+    grid.main(["nary-sp", "nary-sp", "--dry-run"])  # a grid named twice is run once
+    out = capsys.readouterr().out.splitlines()
+    assert f"done     {done}" in out and f"resume   {ckpt}" in out
+    commands = [line for line in out if line.startswith("-m ")]
+    assert len(commands) == 1 and commands[0].endswith("--resume") and "--arity" in commands[0]
