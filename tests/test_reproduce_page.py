@@ -36,9 +36,20 @@ def test_rows_and_page_from_synthetic_results(tmp_path):
     assert r["command"] == "python -m x --seed 3" and r["commit"] == "`0123456789`+dirty (concrete_ref/x.py)"
     assert r["wall"] == "60 min" and r["starts"] == 2 and r["date"] == "2026-11-24"
     text = reproduce.page_text(tmp_path)
-    assert "| `a.json` | `python -m x --seed 3` | 3 |" in text and "(2 starts)" in text
+    assert "**`a.json`**: seed 3 · commit `0123456789`+dirty (concrete_ref/x.py)" in text
+    assert "wall time 60 min (2 starts)\n\n```bash\npython -m x --seed 3\n```" in text
     assert "## Structured prediction\n\nNo result committed yet." in text
-    assert "`ksweep_a.json` | `python -m sweep`" in text
+    assert "**`ksweep_a.json`**" in text and "```bash\npython -m sweep\n```" in text
+
+
+def test_long_commands_wrap_before_flags_and_stay_one_command():
+    cmd = "python -m concrete_ref.experiments.density " + " ".join(f"--flag{i} value{i}" for i in range(12))
+    wrapped = reproduce._wrap_command(cmd, width=60)
+    lines = wrapped.split("\n")
+    assert len(lines) > 2 and all(len(line) <= 62 for line in lines)
+    assert all(line.endswith(" \\") for line in lines[:-1]) and all(l.startswith("    --") for l in lines[1:])
+    # joining the continuation lines gives back the command
+    assert " ".join(l.rstrip(" \\").strip() for l in lines) == cmd
 
 
 def test_unknown_result_file_is_an_error(tmp_path):
