@@ -321,3 +321,38 @@ def test_bound_curve_block_averages_increase_with_k_and_reach_the_exact_value():
     assert abs(curve[-1] - exact) < 0.01
     with pytest.raises(ValueError, match="divide"):
         O.importance_bound_curve(model, x, (3, 10))
+
+
+def test_conditional_means_match_enumeration():
+    """E[sigma(logits(h))] with h ~ p(h | top): Monte Carlo against the exact sum over the binary states."""
+    model = _tiny_conditional(2 / 3)
+    top = torch.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    exact = torch.zeros(4, dtype=torch.float64)
+    c1, c2 = model.codes
+    for s1 in itertools.product([0.0, 1.0], repeat=c1.units):
+        s1 = torch.tensor(s1, dtype=torch.float64)
+        p1 = c1.discrete_log_prob(s1, model.p_maps[0](top[0])).exp()
+        for s2 in itertools.product([0.0, 1.0], repeat=c2.units):
+            s2 = torch.tensor(s2, dtype=torch.float64)
+            p2 = c2.discrete_log_prob(s2, model.p_maps[1](2 * s1 - 1)).exp()
+            exact += p1 * p2 * torch.sigmoid(model.p_out(2 * s2 - 1))
+    mc = model.conditional_means(top, 200_000, generator=torch.Generator().manual_seed(5))[0]
+    assert torch.allclose(mc, exact, atol=4e-3)  # 4 standard errors of a mean of 200,000 values in [0, 1]
+    with pytest.raises(ValueError, match="conditional"):
+        _tiny("3H-5V").conditional_means(top, 10)
+
+
+def test_load_model_restores_a_trained_run(tmp_path):
+    from concrete_ref.experiments import structured
+    from concrete_ref.experiments.train import load_model
+
+    args = ["--dataset", "synthetic", "--model", "392V-20H-392V", "--preset", "smoke", "--steps", "20",
+            "--run-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path), "--no-progress"]
+    structured.main(args)
+    model = load_model(tmp_path / "run" / "checkpoint.pt")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert not model.training and model.spec.conditional
+    top = torch.zeros(3, 392)
+    means = model.conditional_means(top, 7, generator=torch.Generator().manual_seed(0))
+    assert means.shape == (3, 392) and bool(((means > 0) & (means < 1)).all())

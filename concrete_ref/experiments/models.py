@@ -218,3 +218,18 @@ class DiscreteLatentModel(nn.Module):
             log_p = log_p + self._score(self.codes[j], nodes[j], self.p_maps[j - 1](values[j - 1]), relaxed, lam2)
         log_p = log_p + bernoulli_log_likelihood(self.p_out(values[-1]), x)
         return log_p - log_q, log_q
+
+    @torch.no_grad()
+    def conditional_means(self, context, m: int, generator=None, relaxed: bool = False):
+        """Structured prediction: :math:`E[\\sigma(\\text{logits}(h))]` over ``m`` samples
+        :math:`h \\sim p(h \\mid \\text{context})`, shape ``(B, out)``: the model's predicted probability
+        that each target pixel is on (discrete graph unless ``relaxed``)."""
+        if not self.spec.conditional:
+            raise ValueError("conditional_means needs a conditional (structured prediction) model, e.g. 392V-240H-392V")
+        if m < 1:
+            raise ValueError(f"m must be >= 1; got {m}")
+        h = context.unsqueeze(0).expand(m, *context.shape)
+        for code, net in zip(self.codes, self.p_maps):
+            _, h, _ = self._sample(code, net(h), relaxed, self.posterior_temperature, generator)
+        return torch.sigmoid(self.p_out(h)).mean(0)
+

@@ -273,3 +273,16 @@ class Trainer:
             "provenance": provenance(self.command),  # at evaluation time
             "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
+
+
+def load_model(checkpoint: Path) -> DiscreteLatentModel:
+    """The trained model of a run from its ``checkpoint.pt`` (built from the config saved in it), in eval mode."""
+    from .notation import parse_notation
+
+    state = torch.load(checkpoint, weights_only=False)
+    cfg = state["config"]
+    model = DiscreteLatentModel(parse_notation(cfg["model"], cfg["arity"]),
+                                temperatures=(cfg["posterior_temperature"], cfg["prior_temperature"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
