@@ -5,6 +5,7 @@ Every number below is derived by hand from the synthetic results, so a wrong ind
 """
 
 import json
+import math
 
 import pytest
 
@@ -187,3 +188,16 @@ def test_paper_number_lookups_reject_bad_arguments():
         paper_numbers.nary_sp(3, "test")
     with pytest.raises(ValueError, match="split"):
         paper_numbers.arity_table(2, "240H~784V", 1, "mnist", "valid")
+
+
+def test_interior_region_from_the_integrality_gap():
+    sweep = [{"temperature": t, "gap": g} for t, g in [(0.1, 0.2), (1.0, 0.5), (10.0, 4.0), (100.0, 30.0)]]
+    low, high = R.interior_region(sweep, threshold=1.0)
+    assert low == pytest.approx(math.sqrt(10.0)) and high == math.inf
+    assert R.interior_region(sweep, threshold=50.0) is None
+    # gap above the threshold only in the middle: the region closes before the largest temperature
+    mid = [{"temperature": t, "gap": g} for t, g in [(0.1, 0.0), (1.0, 2.0), (10.0, 0.1)]]
+    assert R.interior_region(mid) == pytest.approx((math.sqrt(0.1), math.sqrt(10.0)))
+    assert R.interior_region([{"temperature": 0.5, "gap": 3.0}])[0] == 0.5
+    with pytest.raises(ValueError, match="threshold"):
+        R.interior_region(sweep, threshold=-1)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from . import paper_numbers
 from .provenance import repo_root
 
-__all__ = ["load_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep",
+__all__ = ["load_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep", "interior_region",
            "markdown_table", "arity_markdown_table", "budget_summary", "family_differences", "claims"]
 
 
@@ -150,6 +151,30 @@ def markdown_table(rows: list[dict], split: str = "test") -> str:
             f"{fmt(r[f'{split}_vimco_paper'])} | {fmt(r[f'{split}_vimco_diff'], True)} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def interior_region(sweep: list[dict], threshold: float = 1.0):
+    """Where the relaxed model "prefers the interior" (Figure 4 right), read from the data: the range of
+    training temperatures whose integrality gap (test NLL on the discrete graph minus on the relaxed
+    graph, :func:`temperature_sweep`) exceeds ``threshold`` nats.
+
+    Returns ``(low, high)`` for shading on a log axis: ``low`` is the geometric midpoint between the last
+    temperature at or below the threshold and the first above it (the first swept temperature if every
+    one is above), ``high`` the geometric midpoint after the last temperature above it, or ``inf`` when
+    the gap stays above the threshold up to the largest temperature swept.  ``None`` when no swept
+    temperature has a gap above the threshold.
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0 nats; got {threshold}")
+    rows = sorted(sweep, key=lambda r: r["temperature"])
+    above = [i for i, r in enumerate(rows) if r["gap"] > threshold]
+    if not above:
+        return None
+    t = [r["temperature"] for r in rows]
+    first, last = above[0], above[-1]
+    low = t[0] if first == 0 else math.sqrt(t[first - 1] * t[first])
+    high = math.inf if last == len(t) - 1 else math.sqrt(t[last] * t[last + 1])
+    return low, high
 
 
 def _fmt(v, signed=False) -> str:
