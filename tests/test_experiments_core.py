@@ -265,26 +265,31 @@ def _tiny_conditional(temperature, seed=9, scale=1.0):
     return model.eval()
 
 
-def _exact_conditional_log_likelihood(model, top, bottom):
-    """log p(bottom | top) = log sum_h p(h | top) p(bottom | h), enumerating the binary latent states."""
-    terms = []
-    c1, c2 = model.codes
-    for s1 in itertools.product([0.0, 1.0], repeat=c1.units):
-        s1 = torch.tensor(s1, dtype=torch.float64)
-        lp1 = c1.discrete_log_prob(s1, model.p_maps[0](top))
-        for s2 in itertools.product([0.0, 1.0], repeat=c2.units):
-            s2 = torch.tensor(s2, dtype=torch.float64)
-            lp2 = c2.discrete_log_prob(s2, model.p_maps[1](2 * s1 - 1))
-            logits = model.p_out(2 * s2 - 1)
-            terms.append(lp1 + lp2 + (bottom * logits - torch.nn.functional.softplus(logits)).sum())
-    return torch.logsumexp(torch.stack(terms), 0)
+def test_exact_conditional_log_likelihood_by_hand():
+    """One latent unit: log p(b | t) = log(sigma(a) p(b | h=+1) + sigma(-a) p(b | h=-1)), a = the unit's logit."""
+    torch.manual_seed(3)
+    model = DiscreteLatentModel(parse_notation("2V-1H-2V")).double().eval()
+    top = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    bottom = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    a = model.p_maps[0](top)[0]
+
+    def lik(h):
+        p = torch.sigmoid(model.p_out(torch.tensor([h], dtype=torch.float64)))
+        return ((1 - p[0]) * p[1]).item()
+
+    by_hand = math.log(torch.sigmoid(a).item() * lik(1.0) + torch.sigmoid(-a).item() * lik(-1.0))
+    assert abs(O.exact_conditional_log_likelihood(model, top, bottom).item() - by_hand) < 1e-12
+    with pytest.raises(ValueError, match="max_states"):
+        O.exact_conditional_log_likelihood(model, top, bottom, max_states=1)
+    with pytest.raises(ValueError, match="binary conditional"):
+        O.exact_conditional_log_likelihood(_tiny("3H-5V"), top, bottom)
 
 
 def test_structured_bound_below_exact_conditional_likelihood():
     model = _tiny_conditional(2 / 3)
     top = torch.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
     bottom = torch.tensor([[0.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
-    exact = _exact_conditional_log_likelihood(model, top[0], bottom[0])
+    exact = O.exact_conditional_log_likelihood(model, top[0], bottom[0])
     g = torch.Generator().manual_seed(0)
     l1 = O.importance_bound(model, top.expand(4000, -1), 1, generator=g, target=bottom.expand(4000, -1))
     l100 = O.importance_bound(model, top.expand(200, -1), 100, generator=g, target=bottom.expand(200, -1))

@@ -25,14 +25,16 @@ All objectives are written as *surrogates*: scalars whose gradient is the estima
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 import torch.nn as nn
 
-from .models import DiscreteLatentModel
+from .models import DiscreteLatentModel, bernoulli_log_likelihood
 
 __all__ = [
+    "exact_conditional_log_likelihood",
     "concrete_objective",
     "vimco_objective",
     "NVILBaseline",
@@ -157,3 +159,24 @@ def importance_bound_curve(model: DiscreteLatentModel, x, ks, chunk: int = 1000,
         blocks = logw.reshape(kmax // k, k, -1)
         out.append((torch.logsumexp(blocks, 1) - math.log(k)).mean(0))
     return torch.stack(out)
+
+
+def exact_conditional_log_likelihood(model: DiscreteLatentModel, context, target, max_states: int = 2 ** 16):
+    """:math:`\\log p(\\text{target} \\mid \\text{context}) = \\log \\sum_h p(h \\mid \\text{context})\\,
+    p(\\text{target} \\mid h)` for one example of a small binary conditional model, by enumerating every
+    joint state of its latent units (all ``2**units`` of them): the quantity :math:`\\mathcal{L}^{SP}_m`
+    bounds from below, exactly, for tests and for the chapter's check on a toy model."""
+    if not model.spec.conditional or model.spec.arity != 2:
+        raise ValueError("exact_conditional_log_likelihood needs a binary conditional model, e.g. 4V-3H-2H-4V")
+    units = [code.units for code in model.codes]
+    if 2 ** sum(units) > max_states:
+        raise ValueError(f"the model has {sum(units)} latent units: 2**{sum(units)} states exceed max_states={max_states}")
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=sum(units))), dtype=context.dtype)
+    h = context.expand(states.shape[0], -1)
+    log_p, offset = 0.0, 0
+    for code, net, u in zip(model.codes, model.p_maps, units):
+        s = states[:, offset:offset + u]
+        log_p = log_p + code.discrete_log_prob(s, net(h))
+        h, offset = 2.0 * s - 1.0, offset + u
+    return torch.logsumexp(log_p + bernoulli_log_likelihood(model.p_out(h), target), 0)
+
