@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -92,3 +94,15 @@ def test_top_bottom_split_reassembles_the_image():
     assert top.shape == bottom.shape == (1, 392)
     np.testing.assert_array_equal(np.concatenate([top, bottom], -1), img)
     np.testing.assert_array_equal(top.reshape(14, 28), np.arange(784).reshape(28, 28)[:14])  # rows 0-13
+
+
+def test_evaluation_subsets_are_spread_over_the_split():
+    from concrete_ref.experiments.cli import evenly_spaced
+
+    x = np.arange(10_000)
+    sub = evenly_spaced(x, 8)
+    assert sub.tolist() == [0, 1250, 2500, 3750, 5000, 6250, 7500, 8750]  # one per class of a sorted file
+    assert evenly_spaced(x, 3).tolist() == [0, 3333, 6666]
+    assert evenly_spaced(x[:5], 8).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="n must be"):
+        evenly_spaced(x, 0)
