@@ -51,4 +51,6 @@ clean:
 # tests fail when the committed ones fall behind the result files.
 results-pages: env
 	$(BIN)/python -m concrete_ref.experiments.results table1 --preset book > /dev/null
+	$(BIN)/python -m concrete_ref.experiments.results figure4 --preset book > /dev/null
+	$(BIN)/python -m concrete_ref.experiments.results arity --preset book > /dev/null
 	$(BIN)/python -m concrete_ref.experiments.reproduce

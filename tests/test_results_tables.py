@@ -107,12 +107,13 @@ def test_load_results_filters_and_table_file_text(tmp_path, synthetic):
     assert "CPU hours so far: 7.50" in text  # the Omniglot run is not counted in the MNIST budget
 
 
-def test_committed_table_file_is_up_to_date():
+@pytest.mark.parametrize("table", ["table1", "figure4", "arity"])
+def test_committed_table_file_is_up_to_date(table):
     from concrete_ref.experiments.provenance import repo_root
 
-    path = repo_root() / "data" / "results" / "table1_mnist_book.md"
-    assert path.read_text() == R.table_file_text(R.load_results(preset="book"), "mnist", "book"), (
-        "data/results/table1_mnist_book.md is out of date: run `make results-pages`")
+    path = repo_root() / "data" / "results" / f"{table}_mnist_book.md"
+    assert path.read_text() == R.table_file_text(R.load_results(preset="book"), "mnist", "book", table), (
+        f"data/results/{table}_mnist_book.md is out of date: run `make results-pages`")
 
 
 # ---------------------------------------------------------------- structured prediction and arity tables

@@ -286,6 +286,9 @@ def table_file_text(results: list[dict], dataset: str, preset: str, table: str =
                  f"--preset {preset}` from the JSON files in this folder; no number is typed by hand.\n\n")
 
     def budget_line(runs, cells_done, cells_total, paper_eval):
+        if not runs:
+            return (f"No cell has been run yet (0 of {cells_total}); the paper evaluates with {paper_eval}. "
+                    f"Paper: {paper_numbers.SOURCE}.\n\n")
         b = budget_summary(runs)
         return (f"Budget per run: {j(b['steps'])} Adam steps of batch {j(b['batch_size'])} (the paper: 10^7 steps "
                 f"of 64). Evaluation on the discrete graph over the full split with k = {j(b['eval_samples_test'])} "
