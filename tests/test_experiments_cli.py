@@ -106,3 +106,20 @@ def test_evaluation_subsets_are_spread_over_the_split():
     assert evenly_spaced(x[:5], 8).tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="n must be"):
         evenly_spaced(x, 0)
+
+
+def test_ksweep_reevaluates_a_run_on_spread_test_images(tmp_path, monkeypatch):
+    from concrete_ref.experiments import evaluate
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    density.main(["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke",
+                  "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path), "--no-progress"])
+    monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
+    res = evaluate.main(["ksweep", "--run", name, "--examples", "8", "--batch", "4"])
+    saved = json.loads((tmp_path / "data" / "results" / f"ksweep_{name}.json").read_text())
+    assert saved["mean_bound"] == res["mean_bound"] and saved["ks"] == list(evaluate.KS)
+    assert saved["examples"] == 8 and saved["example_indices"] == "every 25-th test image from the first"  # 200 / 8
+    b = np.asarray(saved["mean_bound"])
+    assert np.all(np.isfinite(b)) and b[-1] > b[0]  # L_50000 above L_1 on the same images
+    assert np.all(np.diff(b) > -3 * np.asarray(saved["stderr_bound"][1:]))  # non-decreasing within noise
+    assert saved["provenance"]["command"].startswith("python -m concrete_ref.experiments.evaluate ksweep")

@@ -3,9 +3,10 @@
     python -m concrete_ref.experiments.evaluate ksweep --run <run name> --examples 200
 
 loads ``runs/<run name>/checkpoint.pt``, evaluates :math:`\\mathcal{L}_k` on the discrete graph for
-k = 1, 10, 100, 1000, 10000, 50000 on the first ``--examples`` test images (block averages of one
-stream of 50,000 samples per image, see :func:`objectives.importance_bound_curve`), and writes
-``data/results/ksweep_<run name>.json`` with provenance.  The paper reports L_50,000.
+k = 1, 10, 100, 1000, 10000, 50000 on ``--examples`` test images spread evenly over the test file
+(which is ordered by class), by block averages of one stream of 50,000 samples per image (see
+:func:`objectives.importance_bound_curve`), and writes ``data/results/ksweep_<run name>.json`` with
+provenance.  The paper reports L_50,000.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from . import objectives as O
-from .cli import load_dataset, split_top_bottom
+from .cli import evenly_spaced, load_dataset, split_top_bottom
 from .provenance import provenance, repo_root
 from .train import RunConfig, Trainer, atomic_write_json
 
@@ -51,7 +52,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     trainer = load_trainer(args.run)
     gen = torch.Generator().manual_seed(args.seed)
-    x_all = trainer.data["test"][: args.examples]
+    x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
     t0 = time.perf_counter()
     rows = []
     for start in range(0, x_all.shape[0], args.batch):
@@ -62,6 +63,7 @@ def main(argv=None) -> dict:
         "run": args.run,
         "config": trainer.config.__dict__,
         "examples": int(x_all.shape[0]),
+        "example_indices": f"every {max(1, trainer.data['test'].shape[0] // args.examples)}-th test image from the first",
         "ks": list(KS),
         "mean_bound": [float(v) for v in curve.mean(1)],
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
