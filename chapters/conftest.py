@@ -1,7 +1,7 @@
 """pytest configuration for the chapters run under nbval (``make test``).
 
-Chapters that read binarized MNIST (found by the loader's name in the notebook) need the data before
-their first cell runs.  When it cannot be obtained (no internet and no ``CONCRETE_DATA_MIRROR``), each
+Chapters that read binarized MNIST (found by the loader's name, or a training command, in the
+notebook) need the data before their first cell runs.  When it cannot be obtained (no internet and no ``CONCRETE_DATA_MIRROR``), each
 such chapter fails once, on its first cell, with the loader's message (every source tried, and how to
 set a mirror), and its other cells are skipped, instead of a cascade of unrelated ``NameError``s.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-DATA_MARKERS = ("load_binarized_mnist", "load_omniglot", "load_dataset(")
+DATA_MARKERS = ("load_binarized_mnist", "load_omniglot", "load_dataset(", "density.main(", "structured.main(")
 _reported: set[str] = set()
 
 
