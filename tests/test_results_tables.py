@@ -202,3 +202,15 @@ def test_interior_region_from_the_integrality_gap():
     assert R.interior_region([{"temperature": 0.5, "gap": 3.0}])[0] == 0.5
     with pytest.raises(ValueError, match="threshold"):
         R.interior_region(sweep, threshold=-1)
+
+
+def test_a_second_seed_never_replaces_a_table_cell():
+    first = _result("200H-784V", 1, "concrete", 110.0, 112.0)
+    repeat = _result("200H-784V", 1, "concrete", 150.0, 152.0)
+    repeat["config"]["seed"] = 1
+    for order in ([first, repeat], [repeat, first]):
+        row = R.table1_rows(order)[0]
+        assert row["test_concrete_ours"] == 110.0
+    sweep = [_sp(SP2, 1, "concrete", 80.0, 79.0, temp=10.0, relaxed=(50.0, 49.0))]
+    sweep[0]["config"]["seed"] = 2
+    assert R.temperature_sweep(sweep) == []
