@@ -214,3 +214,13 @@ def test_a_second_seed_never_replaces_a_table_cell():
     sweep = [_sp(SP2, 1, "concrete", 80.0, 79.0, temp=10.0, relaxed=(50.0, 49.0))]
     sweep[0]["config"]["seed"] = 2
     assert R.temperature_sweep(sweep) == []
+
+
+def test_table1_results_leave_out_other_density_runs(synthetic):
+    arity_run = _sp("240H~784V", 5, "concrete", 95.0, 93.0, arity=4, temp=1.0, task="density")
+    arity_run["config"]["prior_temperature"] = 2 / 3
+    binary_240 = _result("240H~784V", 1, "concrete", 91.0, 90.0)
+    repeat = _result("200H-784V", 1, "nvil", 121.0, 122.0)
+    repeat["config"]["seed"] = 1
+    cells = R.table1_results(synthetic + [arity_run, binary_240, repeat], "mnist")
+    assert sorted(r["file"] for r in cells) == sorted(r["file"] for r in synthetic[:4])

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import paper_numbers
 from .provenance import repo_root
 
-__all__ = ["load_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep", "interior_region",
+__all__ = ["load_results", "table1_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep", "interior_region",
            "markdown_table", "arity_markdown_table", "budget_summary", "family_differences", "claims"]
 
 
@@ -76,6 +76,15 @@ def _comparison_rows(index: dict, models, paper) -> list[dict]:
                 row[f"{est_label}_file"] = res["file"] if res else None
             rows.append(row)
     return rows
+
+
+def table1_results(results: list[dict], dataset: str = "mnist") -> list[dict]:
+    """The result files that are cells of Table 1 (seed 0, binary units, the four Table 1 models,
+    default temperatures), sorted by file name; other density runs (App. E's arity models, repeats with
+    other seeds) are left out."""
+    index = _index(results, "density", dataset)
+    return sorted((r for (model, _, _), r in index.items() if model in paper_numbers.TABLE1_MODELS),
+                  key=lambda r: r["file"])
 
 
 def table1_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
