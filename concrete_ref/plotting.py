@@ -57,3 +57,22 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float
     """``plt.subplots`` with panel sizes in inches per panel, in the book's style."""
     use_book_style()
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+
+
+def plain_log_ticks(ax, axis: str = "y") -> None:
+    """Label a log-scaled axis with plain numbers (0.1, 1, 10 or 55, 60, 65) instead of powers of ten.
+
+    Over less than a decade a log axis has at most one major tick (a power of ten) and matplotlib
+    labels minor ticks as ``7.2 x 10^1``; there the ticks are placed by ``MaxNLocator`` at round values.
+    Over a decade or more the default decade ticks are kept and only their labels change.
+    """
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    if lo > 0 and hi / lo < 10:
+        target.set_major_locator(MaxNLocator(nbins=6))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
