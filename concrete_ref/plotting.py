@@ -64,15 +64,18 @@ def plain_log_ticks(ax, axis: str = "y") -> None:
 
     Over less than a decade a log axis has at most one major tick (a power of ten) and matplotlib
     labels minor ticks as ``7.2 x 10^1``; there the ticks are placed by ``MaxNLocator`` at round values.
-    Over a decade or more the default decade ticks are kept and only their labels change.
+    Over one to three decades the ticks are 1, 2 and 5 times powers of ten; over more, the default
+    decade ticks are kept and only their labels change.
     """
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
     if lo > 0 and hi / lo < 10:
         target.set_major_locator(MaxNLocator(nbins=6))
+    elif lo > 0 and hi / lo < 1000:
+        target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())

@@ -37,6 +37,14 @@ def test_decades_keep_their_ticks_with_plain_labels():
     assert {"0.1", "1", "10", "100"} <= set(_labels(ax, "x"))
 
 
+def test_one_to_three_decades_get_1_2_5_ticks():
+    fig, ax = new_figure()
+    ax.plot([0.1, 100], [60.0, 800.0])
+    ax.set_yscale("log")
+    plain_log_ticks(ax, "y")
+    assert {"100", "200", "500"} <= set(_labels(ax, "y"))
+
+
 def test_bad_axis_is_named():
     fig, ax = new_figure()
     with pytest.raises(ValueError, match="axis"):
