@@ -160,6 +160,8 @@ def test_temperature_sweep_sorted_with_integrality_gap():
     assert sweep[1]["gap"] == pytest.approx(30.0) and sweep[0]["gap"] == pytest.approx(-1.0)
     md = R.temperature_markdown_table(sweep)
     assert "| 10 | 80.0 | 50.0 | +30.0 |" in md
+    two_thirds = {"temperature": 2 / 3, "test_discrete": 60.0, "test_relaxed": 61.0, "gap": -1.0}
+    assert "| 0.667 | 60.0 | 61.0 | -1.0 |" in R.temperature_markdown_table([two_thirds])
 
 
 def test_nary_and_arity_rows():

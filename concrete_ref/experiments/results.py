@@ -218,7 +218,7 @@ def nary_markdown_table(rows: list[dict]) -> str:
 def temperature_markdown_table(rows: list[dict]) -> str:
     """Markdown for :func:`temperature_sweep` (test set)."""
     head = "| temperature | discrete NLL | relaxed NLL | discrete - relaxed |\n|---|---|---|---|\n"
-    lines = [f"| {r['temperature']:g} | {r['test_discrete']:.1f} | {r['test_relaxed']:.1f} | {r['gap']:+.1f} |"
+    lines = [f"| {r['temperature']:.3g} | {r['test_discrete']:.1f} | {r['test_relaxed']:.1f} | {r['gap']:+.1f} |"
              for r in rows]
     return head + "\n".join(lines) + "\n"
 
