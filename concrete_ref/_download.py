@@ -13,7 +13,7 @@ Where files are looked for, in order
    or a base URL (``http://``, ``https://`` or ``file://``), holding the files under the same relative
    names as the cache (``binarized_mnist/<file>``, ``omniglot/chardata.mat``).  A relative directory is
    resolved against the current working directory first and then against the repository root, so
-   ``CONCRETE_DATA_MIRROR=../shared/data`` works both from the repository root and from
+   a relative setting such as ``CONCRETE_DATA_MIRROR=../mirror`` works both from the repository root and from
    ``chapters/`` (where nbval runs the notebooks).
 3. The public URLs of the file, in the order listed by :mod:`concrete_ref.data`.
 
