@@ -183,6 +183,25 @@ def test_nary_and_arity_rows():
         R.table_file_text(runs, "mnist", "book", "table9")
 
 
+def test_arity_ranking_orders_complete_rows_only():
+    temps = {2: (2 / 3, 0.5), 4: (1.0, 2 / 3), 8: (2 / 3, 0.4)}  # App. C.4's (lambda1, lambda2)
+    runs = []
+    for arity, nll in [(2, 90.0), (4, 89.0), (8, 92.0)]:
+        run = _sp("240H~784V", 1, "concrete", nll, nll - 2, arity=arity, temp=temps[arity][0], task="density")
+        run["config"]["prior_temperature"] = temps[arity][1]
+        runs.append(run)
+    half = _sp("240H~784V", 5, "concrete", 88.0, 86.0, arity=2, temp=2 / 3, task="density")
+    half["config"]["prior_temperature"] = 0.5
+    ranking = R.arity_ranking(R.arity_rows(runs + [half]), "test")
+    assert len(ranking) == 1  # the m = 5 row has one arity of three
+    (row,) = ranking
+    assert row["ours"] == [4, 2, 8] and row["margin"] == pytest.approx(1.0)
+    assert row["paper"] == [4, 2, 8]  # App. E, 240H~784V m = 1: 91.4 < 91.9 < 92.5
+    assert row["eight_worse_than_four_ours"] and row["eight_worse_than_four_paper"]
+    with pytest.raises(ValueError, match="split must be"):
+        R.arity_ranking([], "valid")
+
+
 def test_paper_number_lookups_reject_bad_arguments():
     assert paper_numbers.figure4("train", SP1, 50, "vimco") == 49.6
     with pytest.raises(ValueError, match="NVIL exactly for m = 1"):

@@ -133,6 +133,29 @@ def arity_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
     return rows
 
 
+def arity_ranking(rows: list[dict], split: str = "test") -> list[dict]:
+    """For each complete row of :func:`arity_rows` (all three arities run), the arities ordered from best
+    (lowest NLL) to worst, ours and the paper's, with how far the best of ours is ahead of the next.
+
+    Answers App. E's questions row by row: does a 4- or 8-ary layer beat the binary one of the same width
+    (240 units), and is 8-ary weaker than 4-ary ("a more difficult objective without much added
+    capacity")?
+    """
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train'; got {split!r}")
+    out = []
+    for r in rows:
+        if any(r[f"{split}_{a}_ours"] is None for a in (2, 4, 8)):
+            continue
+        ours = sorted((2, 4, 8), key=lambda a: r[f"{split}_{a}_ours"])
+        paper = sorted((2, 4, 8), key=lambda a: r[f"{split}_{a}_paper"])
+        out.append({"model": r["model"], "m": r["m"], "ours": ours, "paper": paper,
+                    "margin": r[f"{split}_{ours[1]}_ours"] - r[f"{split}_{ours[0]}_ours"],
+                    "eight_worse_than_four_ours": r[f"{split}_8_ours"] > r[f"{split}_4_ours"],
+                    "eight_worse_than_four_paper": r[f"{split}_8_paper"] > r[f"{split}_4_paper"]})
+    return out
+
+
 def temperature_sweep(results: list[dict]) -> list[dict]:
     """Figure 4 (right): the binary 392V-240H-240H-240H-392V model trained on L^SP_1 at one temperature
     for the whole graph, evaluated on the discrete and on the relaxed graph; one row per temperature,
