@@ -331,7 +331,8 @@ def table_file_text(results: list[dict], dataset: str, preset: str, table: str =
                 f"of 64). Evaluation on the discrete graph over the full split with k = {j(b['eval_samples_test'])} "
                 f"(test) and {j(b['eval_samples_train'])} (train) importance samples (the paper: {paper_eval}). "
                 f"Cells run: {cells_done} of {cells_total}; CPU hours so far: {b['cpu_hours']:.2f} "
-                f"({b['train_hours']:.2f} training, {b['eval_hours']:.2f} evaluation) on "
+                f"({b['train_hours']:.2f} training, {b['eval_hours']:.2f} evaluation) for the {len(runs)} "
+                f"run{'s' if len(runs) != 1 else ''} on this page, on "
                 f"{'; '.join(b['hardware']) or '-'}. Paper: {paper_numbers.SOURCE}.\n\n")
 
     if table == "table1":
