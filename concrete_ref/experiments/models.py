@@ -41,6 +41,8 @@ from .relaxed import (
     logistic_log_prob,
     logistic_noise,
     logistic_rsample,
+    log_normalizer,
+    shift_by_max,
 )
 
 __all__ = ["LatentCode", "DiscreteLatentModel", "hypercube_corners", "bernoulli_log_likelihood"]
@@ -101,8 +103,9 @@ class LatentCode(nn.Module):
     def discrete_log_prob(self, state, logits):
         if self.arity == 2:
             return -F.softplus(-(2.0 * state - 1.0) * logits).sum(-1)
-        logp = torch.log_softmax(self._nodes(logits), dim=-1).expand(*state.shape, self.arity)
-        return logp.gather(-1, state.unsqueeze(-1)).squeeze(-1).sum(-1)
+        u = shift_by_max(self._nodes(logits))  # log p(state k) = u_k - log sum_j exp(u_j)
+        picked = u.expand(*state.shape, self.arity).gather(-1, state.unsqueeze(-1)).squeeze(-1)
+        return (picked - log_normalizer(u)).sum(-1)
 
 
 def _link(in_dim: int, out_dim: int, kind: str, hidden: int) -> nn.Module:

@@ -28,6 +28,8 @@ __all__ = [
     "logistic_noise",
     "exp_concrete_rsample",
     "exp_concrete_log_prob",
+    "log_normalizer",
+    "shift_by_max",
     "logistic_rsample",
     "logistic_log_prob",
 ]
@@ -49,18 +51,39 @@ def logistic_noise(shape, **kw) -> torch.Tensor:
     return torch.logit(uniform_noise(shape, **kw))
 
 
+def shift_by_max(u) -> torch.Tensor:
+    """``u`` minus its (gradient-free) maximum over the last axis: every entry <= 0, one entry 0."""
+    return u - u.detach().amax(dim=-1, keepdim=True)
+
+
+def log_normalizer(u, keepdim: bool = False) -> torch.Tensor:
+    """:math:`\\log\\sum_k e^{u_k}` over the last axis, for ``u`` already shifted by its maximum.
+
+    With :math:`\\max_k u_k = 0` the sum lies in :math:`[1, n]`, so nothing overflows or underflows.
+    Written with ``exp``, ``sum`` and ``log`` because ``torch.log_softmax`` over a last axis of 4 or 8
+    (the n-ary nodes) is slow on the CPU: about 40% of a 240H~240H~784V 8-ary training step at m = 50.
+    """
+    return torch.log(torch.exp(u).sum(-1, keepdim=keepdim))
+
+
 def exp_concrete_rsample(logits, temperature, gumbels) -> torch.Tensor:
-    """ExpConcrete sample from given Gumbel noise (reparameterized: differentiable in ``logits``)."""
-    z = logits + gumbels
-    z = z - z.detach().amax(dim=-1, keepdim=True)
-    return torch.log_softmax(z / temperature, dim=-1)
+    """ExpConcrete sample from given Gumbel noise (reparameterized: differentiable in ``logits``):
+    :math:`Y = z - \\log\\sum_k e^{z_k}` with :math:`z = (\\log\\alpha + G)/\\lambda` shifted by its maximum."""
+    z = shift_by_max(logits + gumbels) / temperature
+    return z - log_normalizer(z, keepdim=True)
 
 
 def exp_concrete_log_prob(y, logits, temperature: float) -> torch.Tensor:
-    """ExpConcrete log density :math:`\\log\\kappa_{\\alpha,\\lambda}(y)`; sums over the last axis."""
+    """ExpConcrete log density :math:`\\log\\kappa_{\\alpha,\\lambda}(y)`; sums over the last axis.
+
+    The sum of the ``n`` log-softmax terms is taken in one step: with :math:`u = \\log\\alpha - \\lambda y`
+    (shifted by its maximum), :math:`\\sum_k \\operatorname{log\\,softmax}_k(u) = \\sum_k u_k - n\\log\\sum_j e^{u_j}`,
+    two non-positive terms, so no cancellation.
+    """
     n = logits.shape[-1]
     const = math.lgamma(n) + (n - 1) * math.log(temperature)
-    return const + torch.log_softmax(logits - temperature * y, dim=-1).sum(-1)
+    u = shift_by_max(logits - temperature * y)
+    return const + u.sum(-1) - n * log_normalizer(u)
 
 
 def logistic_rsample(logit, temperature: float, noise) -> torch.Tensor:
