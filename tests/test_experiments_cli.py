@@ -123,3 +123,20 @@ def test_ksweep_reevaluates_a_run_on_spread_test_images(tmp_path, monkeypatch):
     assert np.all(np.isfinite(b)) and b[-1] > b[0]  # L_50000 above L_1 on the same images
     assert np.all(np.diff(b) > -3 * np.asarray(saved["stderr_bound"][1:]))  # non-decreasing within noise
     assert saved["provenance"]["command"].startswith("python -m concrete_ref.experiments.evaluate ksweep")
+
+
+def test_runs_flush_subnormals_and_restore_the_default():
+    from concrete_ref.experiments.cli import subnormals_flushed
+
+    def tiny_product():  # 1e-30 * 1e-10 = 1e-40 is subnormal in float32
+        return float((torch.full((8,), 1e-30) * 1e-10)[0])
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals")
+    assert tiny_product() > 0.0
+    with subnormals_flushed():
+        assert tiny_product() == 0.0
+    assert tiny_product() > 0.0  # restored: later code (NumPy too) sees IEEE subnormals again
+    with pytest.raises(RuntimeError), subnormals_flushed():
+        raise RuntimeError("a failing run")
+    assert tiny_product() > 0.0
