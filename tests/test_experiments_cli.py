@@ -140,3 +140,13 @@ def test_runs_flush_subnormals_and_restore_the_default():
     with pytest.raises(RuntimeError), subnormals_flushed():
         raise RuntimeError("a failing run")
     assert tiny_product() > 0.0
+
+
+def test_provenance_names_the_code_the_process_started_with(monkeypatch):
+    from concrete_ref.experiments import provenance as P
+
+    first = P.provenance()
+    monkeypatch.setattr(P, "_git", lambda *args: "moved-on")  # HEAD and status change while a run goes
+    later = P.provenance()
+    assert later["git_commit"] == first["git_commit"] != "moved-on"
+    assert later["git_dirty"] == first["git_dirty"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
 import shlex
@@ -40,17 +41,28 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
+def _code_state() -> tuple[str | None, str | None]:
+    """The commit and ``git status`` of the package, read once per process, at the first call.
+
+    Python does not reread a module it has imported, so the code that trains and evaluates in a process is
+    the code of its start: a result evaluated hours later must not name the commit that HEAD has moved to
+    in the meantime. The first call happens when a run starts (``Trainer.run``).
+    """
+    return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref")
+
+
 def provenance(command: str | None = None) -> dict:
     """A JSON-ready record of the code, software and machine that produced a result."""
     import numpy
     import torch
 
-    status = _git("status", "--porcelain", "--", "concrete_ref")  # the code that ran, untracked files too
+    commit, status = _code_state()
     device = "cpu"
     if torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)}"
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
+        "git_commit": commit,
         "git_dirty": bool(status) if status is not None else None,
         # which files of the package differed from the commit (modified or untracked) when the run started
         "git_dirty_files": sorted(line[3:] for line in status.splitlines()) if status else [],
