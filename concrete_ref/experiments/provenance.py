@@ -47,7 +47,7 @@ def _code_state() -> tuple[str | None, str | None]:
 
     Python does not reread a module it has imported, so the code that trains and evaluates in a process is
     the code of its start: a result evaluated hours later must not name the commit that HEAD has moved to
-    in the meantime. The first call happens when a run starts (``Trainer.run``).
+    in the meantime. A training run makes the first call as it starts (``Trainer.run``).
     """
     return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref")
 
