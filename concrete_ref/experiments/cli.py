@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .provenance import repo_root
+from .provenance import code_state, repo_root
 from .train import RunConfig, Trainer, atomic_write_json
 
 #: posterior (lambda1) and prior (lambda2) temperatures by arity (App. C.4 / D.5)
@@ -193,9 +193,19 @@ def subnormals_flushed():
         torch.set_flush_denormal(False)
 
 
+@contextlib.contextmanager
+def experiment_process():
+    """What every experiment command line runs inside: the package's commit and ``git status`` are read
+    now, before hours of work, for its provenance (:func:`provenance.code_state`), and subnormal floats are
+    flushed to zero (:func:`subnormals_flushed`)."""
+    code_state()
+    with subnormals_flushed():
+        yield
+
+
 def main(argv=None, task: str = "density", description: str | None = None) -> dict:
     args = build_parser(task, description).parse_args(argv)
-    with subnormals_flushed():
+    with experiment_process():
         return _train_and_evaluate(args, argv, task)
 
 

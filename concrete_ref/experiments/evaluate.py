@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import objectives as O
-from .cli import evenly_spaced, load_dataset, split_top_bottom
+from .cli import evenly_spaced, experiment_process, load_dataset, split_top_bottom
 from .provenance import provenance, repo_root
 from .train import RunConfig, Trainer, atomic_write_json
 
@@ -48,6 +48,11 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int)
     args = p.parse_args(argv)
+    with experiment_process():
+        return _ksweep(args, argv)
+
+
+def _ksweep(args, argv) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = load_trainer(args.run)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["provenance", "repo_root"]
+__all__ = ["code_state", "provenance", "repo_root"]
 
 
 def repo_root() -> Path:
@@ -42,12 +42,12 @@ def _cpu_name() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _code_state() -> tuple[str | None, str | None]:
+def code_state() -> tuple[str | None, str | None]:
     """The commit and ``git status`` of the package, read once per process, at the first call.
 
     Python does not reread a module it has imported, so the code that trains and evaluates in a process is
     the code of its start: a result evaluated hours later must not name the commit that HEAD has moved to
-    in the meantime. A training run makes the first call as it starts (``Trainer.run``).
+    in the meantime. The experiment command lines call it as they start (``cli.experiment_process``).
     """
     return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref")
 
@@ -57,7 +57,7 @@ def provenance(command: str | None = None) -> dict:
     import numpy
     import torch
 
-    commit, status = _code_state()
+    commit, status = code_state()
     device = "cpu"
     if torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)}"
