@@ -17,6 +17,9 @@ is evaluated in the second, symmetric form: :math:`d - 2\,\mathrm{softplus}(d)` 
 **Unit interval** (Eq. 16-17): :math:`X = \sigma(Y)`, density
 :math:`p_{\alpha,\lambda}(x) = \lambda\alpha x^{-\lambda-1}(1-x)^{-\lambda-1} / (\alpha x^{-\lambda} + (1-x)^{-\lambda})^2`,
 computed as :math:`\log g(\operatorname{logit} x) - \log x - \log(1 - x)` (change of variables).
+
+Arguments are ``array_like`` (numbers, lists, tuples, nested lists, arrays); a bad one raises
+``ValueError`` naming it and the accepted range, and nothing is clipped.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from autograd.tracer import getval
 
 from ._validation import (
     as_float_array,
+    as_real_array,
+    check_batch_shapes,
+    check_noise,
     check_rng,
     check_scalar_logit,
     check_size,
@@ -49,7 +55,13 @@ __all__ = [
 
 
 def sigmoid(y):
-    r""":math:`\sigma(y) = 1/(1 + e^{-y})`, as :math:`\exp(-\mathrm{softplus}(-y))`: accurate in both tails."""
+    r""":math:`\sigma(y) = 1/(1 + e^{-y})`, as :math:`\exp(-\mathrm{softplus}(-y))`: accurate in both tails.
+
+    ``y`` is array_like of real numbers (``sigmoid(+-inf)`` is 1 and 0); a list is converted to an array.
+    """
+    if y is getval(y):  # not an autograd box: check it and make an array of a list
+        value = as_real_array(y, "y")
+        y = y if isinstance(y, (np.ndarray, np.generic, int, float)) else value
     return anp.exp(-anp.logaddexp(0.0, -y))
 
 
@@ -60,8 +72,28 @@ def _prepare(logit, temperature, *others):
     return as_float_array(logit, dtype), as_float_array(temperature, dtype), dtype
 
 
+def _batch(*named):
+    """Broadcast shape of ``(name, value)`` pairs (no event axis), or ``ValueError`` naming two of them."""
+    return check_batch_shapes(*[(n, np.shape(getval(v)), np.shape(getval(v))) for n, v in named])
+
+
 def logistic_transform(logit, temperature, noise):
-    r"""Eq. 26 without the noise draw: :math:`Y = (\log\alpha + L)/\lambda`; differentiable in all three."""
+    r"""Eq. 26 without the noise draw: :math:`Y = (\log\alpha + L)/\lambda`; differentiable in all three.
+
+    ``logit`` finite, ``temperature`` in :math:`(0, \infty)`, ``noise`` the Logistic draws :math:`L`
+    (finite, floating-point: an integer array is refused); all three broadcast elementwise.
+    """
+    check_scalar_logit(logit)
+    check_temperature(temperature)
+    check_noise(noise, "noise")
+    _batch(("logit", logit), ("temperature", temperature), ("noise", noise))
+    dtype = result_dtype(logit, temperature, noise)
+    return _logistic_transform(
+        as_float_array(logit, dtype), as_float_array(temperature, dtype), as_float_array(noise, dtype)
+    )
+
+
+def _logistic_transform(logit, temperature, noise):
     return (logit + noise) / temperature
 
 
@@ -69,9 +101,9 @@ def logistic_sample(logit, temperature, rng, size=None):
     r"""Samples of the logit-space node :math:`Y = (\log\alpha + L)/\lambda` (Eq. 26), shape ``size + batch``."""
     logit, temperature, dtype = _prepare(logit, temperature)
     rng = check_rng(rng)
-    batch = np.broadcast_shapes(np.shape(getval(logit)), np.shape(getval(temperature)))
+    batch = _batch(("logit", logit), ("temperature", temperature))
     noise = sample_logistic(check_size(size) + batch, rng, dtype=dtype)
-    return logistic_transform(logit, temperature, noise)
+    return _logistic_transform(logit, temperature, noise)
 
 
 def logistic_log_density(y, logit, temperature):
@@ -80,8 +112,9 @@ def logistic_log_density(y, logit, temperature):
     Finite and accurate for any finite ``y``, ``logit`` and ``temperature`` > 0 (no exponential of a
     large number is ever formed).
     """
+    yv = as_real_array(y, "y")
     logit, temperature, dtype = _prepare(logit, temperature, y)
-    yv = np.asarray(getval(y))
+    _batch(("y", yv), ("logit", logit), ("temperature", temperature))
     if not np.all(np.isfinite(yv)):
         raise ValueError("y must be finite, in (-inf, inf): it is a point of the logit-space node")
     d = anp.abs(logit - temperature * as_float_array(y, dtype))
@@ -115,8 +148,9 @@ def binary_concrete_log_density(x, logit, temperature):
     ``x`` must lie in (0, 1): 0 and 1 raise ``ValueError`` (the density is 0 or infinite there and
     such a value is a rounded sample; evaluate the logit-space density instead).
     """
+    xv = as_real_array(x, "x")
     logit, temperature, dtype = _prepare(logit, temperature, x)
-    xv = np.asarray(getval(x))
+    _batch(("x", xv), ("logit", logit), ("temperature", temperature))
     if not np.all(np.isfinite(xv)) or np.any(xv <= 0) or np.any(xv >= 1):
         raise ValueError(
             "x must lie in the open interval (0, 1); got "

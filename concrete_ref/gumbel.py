@@ -17,8 +17,11 @@ Gumbel-max trick (Eq. 9): with :math:`G_k` i.i.d. Gumbel,
 from __future__ import annotations
 
 import numpy as np
+from autograd.tracer import getval
 
 from ._validation import (
+    as_real_array,
+    check_float_dtype,
     check_logits,
     check_rng,
     check_size,
@@ -60,30 +63,56 @@ def sample_gumbel(shape, rng, dtype=np.float64) -> np.ndarray:
         Shape of the returned array.
     rng : numpy.random.Generator or int
         Source of randomness (an int is used as a seed).
-    dtype : numpy float dtype
-        dtype of the result; the noise is computed in float64 and then cast.
+    dtype : numpy floating dtype
+        dtype of the result; the noise is computed in float64 and then cast.  Integer (and boolean,
+        complex) dtypes are refused: the cast would truncate the continuous noise.
     """
+    dtype = check_float_dtype(dtype)
     u = sample_uniform(shape, rng)
     return (-np.log(-np.log(u))).astype(dtype, copy=False)
 
 
 def sample_logistic(shape, rng, dtype=np.float64) -> np.ndarray:
-    r"""Standard Logistic noise :math:`L = \log U - \log(1 - U)`, the difference of two Gumbels (App. B)."""
+    r"""Standard Logistic noise :math:`L = \log U - \log(1 - U)`, the difference of two Gumbels (App. B).
+
+    ``shape``, ``rng`` and ``dtype`` as in :func:`sample_gumbel` (a floating dtype; integers refused).
+    """
+    dtype = check_float_dtype(dtype)
     u = sample_uniform(shape, rng)
     return (np.log(u) - np.log1p(-u)).astype(dtype, copy=False)
 
 
+def _point(v, name):
+    """A density's argument: checked real and finite; a list or tuple becomes an array, an array, a
+    scalar or an autograd box passes through unchanged."""
+    value = as_real_array(v, name)
+    if not np.all(np.isfinite(value)):
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        raise ValueError(f"{name} must be finite, in (-inf, inf); got {bad} non-finite entries")
+    if v is not getval(v) or isinstance(v, (np.ndarray, np.generic, int, float)):
+        return v
+    return value
+
+
 def gumbel_log_density(g):
-    r"""Log density of the standard Gumbel, :math:`\log f(g) = -g - e^{-g}` (App. F, Table 3)."""
+    r"""Log density of the standard Gumbel, :math:`\log f(g) = -g - e^{-g}` (App. F, Table 3).
+
+    ``g`` is array_like of finite real numbers (a list is converted to an array).
+    """
     import autograd.numpy as anp
 
+    g = _point(g, "g")
     return -g - anp.exp(-g)
 
 
 def logistic_noise_log_density(l):
-    r"""Log density of the standard Logistic, :math:`-|l| - 2\log(1 + e^{-|l|})` (symmetric, no overflow)."""
+    r"""Log density of the standard Logistic, :math:`-|l| - 2\log(1 + e^{-|l|})` (symmetric, no overflow).
+
+    ``l`` is array_like of finite real numbers (a list is converted to an array).
+    """
     import autograd.numpy as anp
 
+    l = _point(l, "l")
     a = anp.abs(l)
     return -a - 2.0 * anp.log1p(anp.exp(-a))
 
@@ -96,7 +125,7 @@ def gumbel_max_sample(logits, rng, size=None) -> np.ndarray:
     logits : array_like, shape (..., K)
         :math:`\log\alpha_k`, finite; need not be normalised.
     rng : numpy.random.Generator or int
-    size : None, int or tuple
+    size : None, int or tuple of int
         Leading sample shape; the result has shape ``size + logits.shape``.
 
     Returns
@@ -105,7 +134,7 @@ def gumbel_max_sample(logits, rng, size=None) -> np.ndarray:
     """
     check_logits(logits, min_categories=1)
     rng = check_rng(rng)
-    logits = np.asarray(logits)
+    logits = as_real_array(logits, "logits")
     dtype = result_dtype(logits)
     shape = check_size(size) + logits.shape
     perturbed = logits.astype(np.float64) + sample_gumbel(shape, rng)
