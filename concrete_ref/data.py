@@ -44,19 +44,36 @@ base URL, laid out as ``binarized_mnist/<file>`` and ``omniglot/chardata.mat``),
 below.  Every file is verified by content (sha256 for MNIST; git blob id *and* MD5 for Omniglot)
 before it is used; see :mod:`concrete_ref._download` for the caching rules.
 
+Every load verifies the source files first, by content, even when parsed arrays are cached (hashing
+110 MB takes about 0.1 s): a corrupt or missing source is fetched again, so a parsed cache never hides
+one, and a load succeeds only when the sources are present and verified.
+
 Parsed arrays are cached beside the files as ``parsed-<key>.npz`` (compressed), where ``<key>`` is a
-hash of the source checksums (and, for Omniglot, of the binarization parameters), so a second load
-reads one small file instead of 110 MB of text.  The parsed cache is validated on load (key, shapes,
-dtype, values in {0, 1}; zip CRCs catch corruption) and rebuilt from the verified sources if anything
-is off.
+hash of the expected source checksums (and, for Omniglot, of the binarization parameters) and of the
+cache format, so a second load reads one small file instead of 110 MB of text.  The parsed cache
+records the checksums of the sources it was built from (``sources``: one ``<relpath> <algorithm>
+<digest>`` line per checksum), its parameters (``params``, JSON) and a sha256 of its arrays
+(``digest``).  On every load it is checked before use: format, key, recorded source checksums equal to
+those of the sources just verified, parameters, shapes, dtype ``uint8``, values in {0, 1}, the arrays'
+digest, and the zip CRCs (a truncated or corrupt file fails to open).  If anything is off it is
+reported (:class:`DataIntegrityWarning`), deleted and rebuilt from the verified sources.
+
+A read-only cache whose sources (and parsed cache) are present and valid loads without writing
+anything.  If only the parsed cache cannot be written, the arrays are returned anyway with a
+:class:`CacheWriteWarning` naming the folder; if a source must be fetched into a read-only folder,
+:class:`CacheNotWritableError` (a :class:`DataUnavailableError`) names the folder.
 
 Command line::
 
-    python -m concrete_ref.data fetch [--dataset mnist|omniglot|all]
+    python -m concrete_ref.data fetch [--dataset mnist|omniglot|all] [--timeout S] [--omniglot-validation N]
     python -m concrete_ref.data verify [--dataset mnist|omniglot|all]
 
-``verify`` prints, for every cached file, the expected and the found checksum and OK, FAILED or
-MISSING; it exits with 0 (all OK), 1 (something FAILED) or 2 (nothing failed, something MISSING).
+``verify`` prints, for every cached source file, the expected and the found checksum and OK, FAILED
+or MISSING, and for every parsed cache present the same checks a load makes (OK or FAILED, with the
+reason); it changes nothing and exits with 0 (all OK), 1 (something FAILED) or 2 (nothing failed,
+something MISSING).  ``fetch`` runs the loaders (which verify, repair and rebuild as above) and then
+deletes any parsed cache of the dataset that ``verify`` would report as FAILED (e.g. one of an older
+format), so that after a successful ``fetch``, ``verify`` exits with 0.
 """
 
 from __future__ import annotations
@@ -64,6 +81,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -73,6 +91,8 @@ import numpy as np
 from ._download import (
     CACHE_ENV,
     MIRROR_ENV,
+    CacheNotWritableError,
+    CacheWriteWarning,
     DataIntegrityWarning,
     DataUnavailableError,
     FileSpec,
@@ -80,10 +100,13 @@ from ._download import (
     cache_dir,
     ensure_file,
     file_checksums,
+    network_timeout,
     resolve_mirror,
 )
 
 __all__ = [
+    "CacheNotWritableError",
+    "CacheWriteWarning",
     "DataIntegrityWarning",
     "DataUnavailableError",
     "MNIST_FILES",
@@ -107,7 +130,8 @@ __all__ = [
 ]
 
 PIXELS = 784
-_PARSED_FORMAT = 1  # bump when the parsed-cache layout changes
+_PARSED_FORMAT = 2  # bump when the parsed-cache layout changes (2: records sources, params and a digest)
+_SPLITS = ("train", "valid", "test")
 
 # ------------------------------------------------------------------------------------------ MNIST
 MNIST_SIZES = {"train": 50_000, "valid": 10_000, "test": 10_000}
@@ -253,6 +277,21 @@ def _key(parts: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _source_lines(specs) -> list[str]:
+    """``<relpath> <algorithm> <digest>`` for every checksum of the given sources, sorted."""
+    return sorted(f"{spec.relpath} {alg} {digest.lower()}" for spec in specs for alg, digest in spec.checksums.items())
+
+
+def _arrays_digest(arrays: dict) -> str:
+    """sha256 over the splits' names, dtypes, shapes and bytes, in the order train, valid, test."""
+    h = hashlib.sha256()
+    for split in _SPLITS:
+        a = np.ascontiguousarray(arrays[split])
+        h.update(f"{split} {a.dtype.str} {a.shape}\n".encode())
+        h.update(a.reshape(-1).view(np.uint8) if a.size else b"")  # the bytes, without a copy
+    return h.hexdigest()
+
+
 def _check_split(name: str, arr: np.ndarray, n_rows: int | None) -> None:
     if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != PIXELS:
         raise ValueError(f"{name}: expected uint8 (N, 784), found {arr.dtype} {arr.shape}")
@@ -262,35 +301,83 @@ def _check_split(name: str, arr: np.ndarray, n_rows: int | None) -> None:
         raise ValueError(f"{name}: values other than 0 and 1")
 
 
-def _load_parsed(path: Path, key: str, sizes: dict) -> dict | None:
-    """The arrays of a valid parsed cache, ``None`` if absent; warns and deletes it if invalid."""
+def _read_parsed(path: Path, key: str, sources: list[str], params: dict | None, sizes: dict) -> dict:
+    """The arrays of the parsed cache at ``path``, after every check; ``ValueError`` (or the error of a
+    corrupt zip) saying what failed.
+
+    Checked: the file opens and every member's zip CRC holds (a truncated or corrupt file fails
+    here); ``format`` is the current one; ``key`` equals ``key``; ``sources`` equals ``sources`` (the
+    checksums of the verified source files); ``params`` equals ``params`` (when given); each split is
+    ``uint8`` ``(N, 784)`` in {0, 1} with the row counts in ``sizes``; ``digest`` equals the sha256 of
+    the arrays.
+    """
+    with np.load(path, allow_pickle=False) as z:
+        missing = {"key", "format", "sources", "params", "digest", *_SPLITS} - set(z.files)
+        if missing:
+            raise ValueError(f"no {', '.join(sorted(missing))} (not a format-{_PARSED_FORMAT} parsed cache)")
+        if int(z["format"]) != _PARSED_FORMAT:
+            raise ValueError(f"format {int(z['format'])}, expected {_PARSED_FORMAT}")
+        if str(z["key"]) != key:
+            raise ValueError(f"key {z['key']} does not match the sources' key {key}")
+        recorded = [str(x) for x in np.atleast_1d(z["sources"]).tolist()]
+        if recorded != sources:
+            raise ValueError(f"recorded source checksums {recorded} differ from the verified source checksums "
+                             f"{sources}")
+        stored_params = json.loads(str(z["params"]))
+        if params is not None and stored_params != params:
+            raise ValueError(f"parameters {stored_params} differ from {params}")
+        digest = str(z["digest"])
+        out = {split: z[split] for split in _SPLITS}  # reading a member checks its CRC
+    for split, arr in out.items():
+        _check_split(split, arr, sizes.get(split))
+    found = _arrays_digest(out)
+    if found != digest:
+        raise ValueError(f"content digest: recorded {digest}, found {found}")
+    return out
+
+
+def _load_parsed(path: Path, key: str, sources: list[str], params: dict, sizes: dict) -> dict | None:
+    """The arrays of a valid parsed cache (see :func:`_read_parsed`), ``None`` if absent; if invalid,
+    warns (:class:`DataIntegrityWarning`), deletes it when the folder allows, and returns ``None``."""
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key or int(z["format"]) != _PARSED_FORMAT:
-                raise ValueError(f"key {z['key']} does not match the sources' key {key}")
-            out = {split: z[split] for split in ("train", "valid", "test")}
-        for split, arr in out.items():
-            _check_split(split, arr, sizes.get(split))
-        return out
+        return _read_parsed(path, key, sources, params, sizes)
     except Exception as exc:  # a corrupt zip raises BadZipFile, zlib.error, EOFError, KeyError, ...
         warnings.warn(f"parsed cache {path} is invalid ({type(exc).__name__}: {exc}); rebuilding it from the "
                       "verified source files", DataIntegrityWarning, stacklevel=3)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # a read-only cache: the rebuilt arrays are returned without replacing it
+            pass
         return None
 
 
-def _save_parsed(path: Path, key: str, arrays: dict, sources: dict) -> None:
-    meta = {"key": np.array(key), "format": np.array(_PARSED_FORMAT),
-            "sources": np.array([f"{k} {v}" for k, v in sorted(sources.items())])}
-    atomic_write(path, lambda f: np.savez_compressed(f, **meta, **arrays))
+def _save_parsed(path: Path, key: str, arrays: dict, sources: list[str], params: dict) -> None:
+    """Write the parsed cache atomically; if the folder cannot be written, warn
+    (:class:`CacheWriteWarning`, naming the folder) and go on: the cache only saves time."""
+    meta = {"key": np.array(key), "format": np.array(_PARSED_FORMAT), "sources": np.array(sources),
+            "params": np.array(json.dumps(params, sort_keys=True)), "digest": np.array(_arrays_digest(arrays))}
+    try:
+        atomic_write(path, lambda f: np.savez_compressed(f, **meta, **arrays))
+    except CacheNotWritableError as exc:
+        warnings.warn(f"could not write the parsed cache {path.name} into {exc.folder} (not writable); the arrays "
+                      "were parsed from the verified sources and are returned, and the next load parses them "
+                      "again", CacheWriteWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------------------------------ loaders
-def _mnist_key() -> tuple[str, dict]:
-    sources = {split: MNIST_FILES[split].checksums["sha256"] for split in MNIST_SIZES}
-    return _key({f"sha256:{k}": v for k, v in sources.items()}), sources
+def _mnist_key() -> str:
+    return _key({f"sha256:{split}": MNIST_FILES[split].checksums["sha256"] for split in MNIST_SIZES})
+
+
+def _omniglot_params(validation_size: int, binarization_seed: int, permutation_seed: int) -> dict:
+    return {"validation_size": int(validation_size), "binarization_seed": int(binarization_seed),
+            "permutation_seed": int(permutation_seed)}
+
+
+def _omniglot_key(params: dict) -> str:
+    return _key({**{alg: digest for alg, digest in OMNIGLOT_FILE.checksums.items()}, **params})
 
 
 def load_binarized_mnist(*, cache=None, mirror=None, timeout=None, progress=None) -> dict:
@@ -306,19 +393,26 @@ def load_binarized_mnist(*, cache=None, mirror=None, timeout=None, progress=None
     {0, 1}, row-major upright images.  ``cache`` overrides the cache directory, ``mirror`` the
     ``CONCRETE_DATA_MIRROR`` variable, ``timeout`` the network timeout (s), ``progress`` the download
     progress bar (``None``: on a terminal only).  Raises :class:`DataUnavailableError` if a file can
-    be obtained from no source.
+    be obtained from no source (:class:`CacheNotWritableError` if it must be fetched into a read-only
+    cache).
+
+    Checked on every call: each of the three files against its sha256 (:func:`ensure_file`; a
+    corrupt or missing one is fetched again, with a warning for a corrupt one), then the parsed cache
+    against the verified files' checksums and its own content (see the module docstring); it is
+    rebuilt if it fails.  Nothing is written when everything is present and valid.
     """
     root = Path(cache) if cache is not None else cache_dir()
-    key, sources = _mnist_key()
+    specs = [MNIST_FILES[split] for split in MNIST_SIZES]
+    paths = {split: ensure_file(spec, cache=root, mirror=mirror, timeout=timeout, progress=progress)
+             for split, spec in zip(MNIST_SIZES, specs)}
+    sources = _source_lines(specs)  # the files now match these checksums: ensure_file verified them
+    key = _mnist_key()
     parsed = root / "binarized_mnist" / f"parsed-{key}.npz"
-    arrays = _load_parsed(parsed, key, MNIST_SIZES)
+    arrays = _load_parsed(parsed, key, sources, {}, MNIST_SIZES)
     if arrays is not None:
         return arrays
-    arrays = {}
-    for split, n in MNIST_SIZES.items():
-        path = ensure_file(MNIST_FILES[split], cache=root, mirror=mirror, timeout=timeout, progress=progress)
-        arrays[split] = parse_amat(path.read_bytes(), n_rows=n)
-    _save_parsed(parsed, key, arrays, {f"sha256:{k}": v for k, v in sources.items()})
+    arrays = {split: parse_amat(paths[split].read_bytes(), n_rows=n) for split, n in MNIST_SIZES.items()}
+    _save_parsed(parsed, key, arrays, sources, {})
     return arrays
 
 
@@ -346,21 +440,24 @@ def load_omniglot(
     holdout), ``uint8`` in {0, 1}, row-major images.  Other arguments as in
     :func:`load_binarized_mnist`.  Raises :class:`DataUnavailableError` if the file can be obtained
     from no source (the message lists every source tried and how to set ``CONCRETE_DATA_MIRROR``).
+
+    Checked on every call, as for MNIST: ``chardata.mat`` against its git blob id and MD5 (fetched
+    again if corrupt or missing), then the parsed cache against those checksums, the three
+    parameters and its own content; it is rebuilt if it fails.
     """
     root = Path(cache) if cache is not None else cache_dir()
     spec = OMNIGLOT_FILE
-    params = {f"{alg}": digest for alg, digest in spec.checksums.items()}
-    params.update(validation_size=validation_size, binarization_seed=binarization_seed,
-                  permutation_seed=permutation_seed)
-    key = _key(params)
+    path = ensure_file(spec, cache=root, mirror=mirror, timeout=timeout, progress=progress)
+    sources = _source_lines([spec])  # chardata.mat now matches these checksums: ensure_file verified it
+    params = _omniglot_params(validation_size, binarization_seed, permutation_seed)
+    key = _omniglot_key(params)
     parsed = root / "omniglot" / f"parsed-{key}.npz"
-    arrays = _load_parsed(parsed, key, {"valid": validation_size})
+    arrays = _load_parsed(parsed, key, sources, params, {"valid": validation_size})
     if arrays is not None:
         return arrays
-    path = ensure_file(spec, cache=root, mirror=mirror, timeout=timeout, progress=progress)
     train_grey, test_grey = read_chardata(path)
     arrays = binarize_omniglot(train_grey, test_grey, validation_size, binarization_seed, permutation_seed)
-    _save_parsed(parsed, key, arrays, params)
+    _save_parsed(parsed, key, arrays, sources, params)
     return arrays
 
 
@@ -385,9 +482,51 @@ class VerifyRow:
     status: str  # "OK", "FAILED", "MISSING"
 
 
+def _check_parsed_file(path: Path) -> tuple[str, str | None]:
+    """``(key, None)`` if the parsed cache at ``path`` passes every check a load makes, else
+    ``(key, reason)``.  The key and sizes expected are derived from the folder (the dataset), the
+    current expected checksums and, for Omniglot, the parameters recorded in the file; the file's name
+    must be ``parsed-<that key>.npz``."""
+    folder = path.parent.name
+    key = path.stem[len("parsed-"):]  # until the expected key is known
+    try:
+        if folder == "binarized_mnist":
+            key, sources, params, sizes = _mnist_key(), _source_lines(MNIST_FILES.values()), {}, MNIST_SIZES
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                params = json.loads(str(z["params"])) if "params" in z.files else None
+            if not isinstance(params, dict) or set(params) != set(_omniglot_params(0, 0, 0)):
+                raise ValueError("no Omniglot parameters recorded (not a current parsed cache)")
+            key, sources = _omniglot_key(params), _source_lines([OMNIGLOT_FILE])
+            sizes = {"valid": params["validation_size"]}
+        if path.name != f"parsed-{key}.npz":
+            raise ValueError(f"named for key {path.stem[len('parsed-'):]}, but its sources and parameters give "
+                             f"key {key}")
+        _read_parsed(path, key, sources, params, sizes)
+        return key, None
+    except Exception as exc:
+        return key, f"{type(exc).__name__}: {exc}"
+
+
+_FOLDERS = {"mnist": "binarized_mnist", "omniglot": "omniglot"}
+
+
+def _parsed_files(root: Path, dataset: str) -> list[Path]:
+    names = ["mnist", "omniglot"] if dataset == "all" else [dataset]
+    return [p for name in names for p in sorted((root / _FOLDERS[name]).glob("parsed-*.npz"))]
+
+
 def verify(dataset: str = "all", cache=None) -> list[VerifyRow]:
-    """Check every cached source file of ``dataset`` against its expected checksums (and each parsed
-    ``.npz`` cache of its sources, if present).  Nothing is fetched or changed."""
+    """Check the cache of ``dataset`` without fetching or changing anything.
+
+    Every source file is hashed and compared with each of its expected checksums (OK, FAILED or
+    MISSING).  Every parsed cache present (``parsed-*.npz``, any key: for Omniglot, any holdout) gets
+    the checks a load makes (:func:`_read_parsed`: zip CRCs, format, key, the recorded source checksums
+    against the expected ones, parameters, shapes, dtype, values, content digest) and must be named
+    for its key; it is OK or FAILED (``found`` gives the reason).  A parsed cache cannot vouch for a
+    source: a corrupt source is FAILED whatever the parsed cache says, as it is for a load, which
+    fetches the source again.
+    """
     root = Path(cache) if cache is not None else cache_dir()
     rows = []
     for spec in _specs(dataset):
@@ -397,33 +536,18 @@ def verify(dataset: str = "all", cache=None) -> list[VerifyRow]:
             got = found.get(alg, "-")
             status = "MISSING" if not found else ("OK" if got == expected.lower() else "FAILED")
             rows.append(VerifyRow(spec.relpath, alg, expected, got, status))
-    checks = []
-    if dataset in ("mnist", "all"):
-        checks.append(("binarized_mnist", _mnist_key()[0], MNIST_SIZES))
-    if dataset in ("omniglot", "all"):  # any holdout: check every parsed Omniglot cache present
-        for p in sorted((root / "omniglot").glob("parsed-*.npz")):
-            checks.append(("omniglot", p.stem[len("parsed-"):], {}))
-    for folder, key, sizes in checks:
-        p = root / folder / f"parsed-{key}.npz"
-        if not p.exists():
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataIntegrityWarning)
-            ok = _peek_parsed(p, key, sizes)
-        rows.append(VerifyRow(f"{folder}/{p.name}", "parsed", key, key if ok else "invalid", "OK" if ok else "FAILED"))
+    for p in _parsed_files(root, dataset):
+        key, problem = _check_parsed_file(p)
+        found = key if problem is None else f"invalid ({problem})"
+        rows.append(VerifyRow(f"{p.parent.name}/{p.name}", "parsed", key, found, "OK" if problem is None else "FAILED"))
     return rows
 
 
-def _peek_parsed(path: Path, key: str, sizes: dict) -> bool:
+def _timeout_arg(text: str) -> float:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key:
-                return False
-            for split in ("train", "valid", "test"):
-                _check_split(split, z[split], sizes.get(split))
-        return True
-    except Exception:
-        return False
+        return network_timeout(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv=None) -> int:
@@ -434,13 +558,20 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_fetch = sub.add_parser("fetch", help="fetch, verify and parse the dataset(s) into the cache")
     p_fetch.add_argument("--dataset", choices=["mnist", "omniglot", "all"], default="all")
-    p_fetch.add_argument("--timeout", type=float, default=None, help="network timeout in seconds (default 30)")
+    p_fetch.add_argument("--timeout", type=_timeout_arg, default=None,
+                         help="network timeout in seconds, in (0, 86400] (default 30, or CONCRETE_DATA_TIMEOUT)")
     p_fetch.add_argument("--omniglot-validation", type=int, default=OMNIGLOT_VALIDATION_SIZE,
                          help="Omniglot training images held out for validation (default 1345, REBAR's)")
-    p_verify = sub.add_parser("verify", help="check the cached files' checksums; exit 1 if one FAILED, 2 if one is MISSING")
+    p_verify = sub.add_parser("verify", help="check the cached files' checksums and the parsed caches; exit 1 if one "
+                              "FAILED, 2 if one is MISSING")
     p_verify.add_argument("--dataset", choices=["mnist", "omniglot", "all"], default="all")
     args = parser.parse_args(argv)
 
+    if args.command == "fetch" and args.timeout is None:
+        try:
+            network_timeout()  # CONCRETE_DATA_TIMEOUT, checked before anything else happens
+        except ValueError as exc:
+            parser.error(str(exc))
     root = cache_dir()
     print(f"cache: {root}")
     if args.command == "fetch":
@@ -459,6 +590,15 @@ def main(argv=None) -> int:
                 continue
             sizes = ", ".join(f"{k} {v.shape[0]}" for k, v in arrays.items())
             print(f"{title}: OK ({sizes})")
+            for p in _parsed_files(root, name):  # what verify would report FAILED: stale or damaged
+                _, problem = _check_parsed_file(p)
+                if problem is not None:
+                    try:
+                        p.unlink()
+                        print(f"removed invalid parsed cache {p} ({problem})")
+                    except OSError as exc:
+                        print(f"could not remove invalid parsed cache {p} ({problem}): {exc}", file=sys.stderr)
+                        status = 1
         return status
 
     rows = verify(args.dataset)
