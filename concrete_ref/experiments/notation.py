@@ -15,9 +15,14 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["Layer", "ModelSpec", "parse_notation"]
+__all__ = ["Layer", "ModelSpec", "MAX_NOTATION_LENGTH", "normalise_notation", "parse_notation"]
 
-_TOKEN = re.compile(r"(\d+)([HV])")
+# ASCII digits only: ``\d`` would also match other scripts' digits (which ``int`` reads), so "２００H-784V"
+# would parse as 200 units and still name its files with the full-width digits
+_TOKEN = re.compile(r"([0-9]+)([HV])", re.ASCII)
+#: the longest notation accepted (the paper's longest, "392V-240H-240H-240H-392V", has 24 characters); the
+#: notation becomes part of the run's file names
+MAX_NOTATION_LENGTH = 200
 _LINKS = {"-": "linear", "~": "nonlinear"}
 # the typographic forms that appear in the paper's text
 _NORMALISE = str.maketrans({"\u2013": "-", "\u2212": "-", "\u223c": "~", "\u02dc": "~"})
@@ -57,13 +62,46 @@ class ModelSpec:
         return int(math.log2(self.arity))
 
 
-def parse_notation(notation: str, arity: int = 2) -> ModelSpec:
-    """Parse the paper's notation; raise ``ValueError`` naming what is wrong and what is accepted."""
-    if not isinstance(notation, str) or not notation.strip():
+def normalise_notation(notation: str) -> str:
+    """The canonical ASCII form of a model string (the form that goes into file names), or ``ValueError``.
+
+    The paper's typographic dashes and tildes (en dash, minus sign, tilde operator, small tilde) become
+    ``-`` and ``~``; nothing else is rewritten.  Refused, naming the problem: a non-string or empty string,
+    one over :data:`MAX_NOTATION_LENGTH` characters, whitespace anywhere (spaces, tabs, newlines), any
+    other non-ASCII character (e.g. non-ASCII digits), and unit counts with leading zeros ("0200H": the
+    same model as "200H" under another file name).  The layer grammar itself is :func:`parse_notation`'s.
+    """
+    if not isinstance(notation, str) or not notation:
         raise ValueError(f"model notation must be a non-empty string like '200H-784V'; got {notation!r}")
+    if len(notation) > MAX_NOTATION_LENGTH:
+        raise ValueError(f"model notation has {len(notation)} characters; at most {MAX_NOTATION_LENGTH} "
+                         f"are accepted (it becomes part of file names): {notation[:40]!r}...")
+    space = next((ch for ch in notation if ch.isspace()), None)
+    if space is not None:
+        raise ValueError(f"model notation {notation!r} contains whitespace ({space!r}); write the layers "
+                         "without spaces, e.g. '200H~200H~784V'")
+    text = notation.translate(_NORMALISE)
+    other = next((ch for ch in text if not ch.isascii()), None)
+    if other is not None:
+        raise ValueError(f"model notation {notation!r} contains the non-ASCII character {other!r} "
+                         f"(U+{ord(other):04X}); use ASCII digits, H, V, '-' and '~', e.g. '200H~784V'")
+    for count in re.findall(r"[0-9]+", text):
+        if not int(count):
+            raise ValueError(f"model notation {notation!r}: a layer must have at least one unit; got {count!r}")
+        if count.startswith("0"):
+            raise ValueError(f"model notation {notation!r}: unit count {count!r} has a leading zero; "
+                             f"write it as {int(count)}")
+    return text
+
+
+def parse_notation(notation: str, arity: int = 2) -> ModelSpec:
+    """Parse the paper's notation; raise ``ValueError`` naming what is wrong and what is accepted.
+
+    The string is first brought to its canonical form by :func:`normalise_notation` (or refused there);
+    ``ModelSpec.notation`` holds that form."""
     if arity not in (2, 4, 8):
         raise ValueError(f"arity must be 2, 4 or 8 (the paper's App. E); got {arity!r}")
-    text = notation.strip().translate(_NORMALISE).replace(" ", "")
+    text = normalise_notation(notation)
     parts = re.split(r"([-~])", text)
     tokens, links = parts[0::2], parts[1::2]
     layers = []
@@ -96,4 +134,4 @@ def parse_notation(notation: str, arity: int = 2) -> ModelSpec:
                 f"model notation {notation!r}: a {arity}-ary layer needs a unit count divisible by "
                 f"log2({arity}) = {bits}; got {layer.units}"
             )
-    return ModelSpec(notation, tuple(layers), tuple(_LINKS[s] for s in links), arity)
+    return ModelSpec(text, tuple(layers), tuple(_LINKS[s] for s in links), arity)
