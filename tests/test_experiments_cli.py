@@ -62,9 +62,10 @@ def test_existing_checkpoint_needs_resume_or_fresh(tmp_path):
     (["--model", "392V-240H-392V"], "structured"),
     (["--model", "200Q-784V"], "cannot read layer"),
 ])
-def test_bad_arguments(tmp_path, extra, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments(tmp_path, extra, match, capsys):
+    with pytest.raises(SystemExit) as exc:  # argparse usage errors, before any work
         density.main(_args(tmp_path, *extra))
+    assert exc.value.code == 2 and match in capsys.readouterr().err
 
 
 def test_structured_prediction_smoke_and_defaults(tmp_path):
@@ -80,8 +81,9 @@ def test_structured_prediction_smoke_and_defaults(tmp_path):
     paper_cfg, _ = structured.config_from_args(structured.build_parser("structured").parse_args(
         ["--preset", "paper", "--estimator", "concrete"]), "structured")
     assert paper_cfg.eval_samples_test == 100 and paper_cfg.steps == 10_000_000
-    with pytest.raises(ValueError, match="density"):
+    with pytest.raises(SystemExit) as exc:
         structured.main(args[:2] + ["--model", "200H-784V"] + args[4:])
+    assert exc.value.code == 2
 
 
 def test_top_bottom_split_reassembles_the_image():

@@ -39,3 +39,13 @@ def test_rerun_skips_done_cells_and_resumes_checkpoints(tmp_path, monkeypatch, c
     assert f"done     {done}" in out and f"resume   {ckpt}" in out
     commands = [line for line in out if line.startswith("-m ")]
     assert len(commands) == 1 and commands[0].endswith("--resume") and "--arity" in commands[0]
+
+
+def test_grid_cells_publish_and_a_dirty_package_is_refused(monkeypatch, capsys):
+    cmd = grid.command(grid.cells("table1-m1")[0], "paper", 0)
+    assert "--publish" in cmd and cmd[cmd.index("--preset") + 1] == "paper"
+    assert len(grid.cells("table1-m1")) == 8
+    monkeypatch.setattr(grid, "dirty_package", lambda: ["concrete_ref/experiments/train.py"])
+    with pytest.raises(SystemExit) as exc:
+        grid.main(["table1-m1", "--preset", "paper"])
+    assert exc.value.code == 2 and "train.py" in capsys.readouterr().err

@@ -41,6 +41,8 @@ def cells(grid: str, dataset: str = "mnist"):
     if grid == "table1":  # Table 1: 4 models x m x {Concrete, VIMCO/NVIL}
         return [_cell("density", mo, est, m, dataset) for mo in TABLE1_MODELS for m in (1, 5, 50)
                 for est in ("concrete", "nvil" if m == 1 else "vimco")]
+    if grid == "table1-m1":  # the m = 1 column of Table 1 (Concrete and NVIL): the paper-protocol runs
+        return [_cell("density", mo, est, 1, dataset) for mo in TABLE1_MODELS for est in ("concrete", "nvil")]
     if grid == "figure4":  # the table in Figure 4: 2 models x m x {Concrete, VIMCO/NVIL}
         # the Concrete L^SP_1 cell of the deeper model is also the default-temperature (2/3) point of
         # Figure 4 right, so it is evaluated on the relaxed graph as well
@@ -55,12 +57,24 @@ def cells(grid: str, dataset: str = "mnist"):
     if grid == "arity":  # App. E: arity x 2 models x m, Concrete only
         return [_cell("density", mo, "concrete", m, dataset, arity=a) for a in (2, 4, 8) for mo in ARITY_MODELS
                 for m in (1, 5, 50)]
-    raise ValueError(f"grid must be one of table1, figure4, nary-sp, temperature, arity; got {grid!r}")
+    raise ValueError(f"grid must be one of {', '.join(GRIDS)}; got {grid!r}")
+
+
+GRIDS = ["table1", "table1-m1", "figure4", "nary-sp", "temperature", "arity"]
 
 
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:
+    """One cell's command line: single-threaded, its result published into data/results/."""
     return [sys.executable, "-m", f"concrete_ref.experiments.{cell['task']}", *cell["args"],
-            "--preset", preset, "--seed", str(seed), "--threads", "1", "--no-progress", *extra]
+            "--preset", preset, "--seed", str(seed), "--threads", "1", "--no-progress", "--publish", *extra]
+
+
+def dirty_package() -> list[str]:
+    """Files of the package that differ from the commit (a committed result must name the code it ran)."""
+    from .provenance import code_state
+
+    status = code_state()[1]
+    return sorted(line[3:] for line in status.splitlines()) if status else []
 
 
 def run_name(cell: dict, preset: str, seed: int) -> str:
@@ -73,15 +87,21 @@ def run_name(cell: dict, preset: str, seed: int) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.grid", description=__doc__)
-    p.add_argument("grid", nargs="+", choices=["table1", "figure4", "nary-sp", "temperature", "arity"],
+    p.add_argument("grid", nargs="+", choices=GRIDS,
                    help="one or more grids; their cells are pooled and run cheapest first")
     p.add_argument("--dataset", default="mnist", choices=["mnist", "omniglot"])
     p.add_argument("--preset", default="book")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print one command per cell (for any scheduler)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="publish results from a package that differs from its commit (recorded in provenance)")
     args = p.parse_args(argv)
     root = repo_root()
+    dirty = dirty_package()
+    if dirty and not args.allow_dirty and not args.dry_run:
+        p.error("the package differs from its commit (" + ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+                + "): commit first, so that every published result names the code it ran, or pass --allow-dirty")
     todo = []
     pooled = [c for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset)]
     for cell in sorted(pooled, key=lambda c: c["cost"]):

@@ -19,7 +19,7 @@ __all__ = ["BUDGET_FIELDS", "preset_config", "overrides", "is_preset_cell", "run
 #: settings fixed by a preset that change a run's result when overridden
 BUDGET_FIELDS = (
     "steps", "batch_size", "learning_rate", "weight_decay", "eval_samples_test", "eval_samples_train",
-    "eval_examples", "train_examples", "valid_every", "valid_samples", "valid_examples", "eval_relaxed",
+    "eval_examples", "eval_train_examples", "train_examples", "valid_every", "valid_samples", "valid_examples", "eval_relaxed",
 )
 
 
@@ -40,7 +40,6 @@ def preset_config(cfg: dict) -> dict:
     import dataclasses
 
     out = dataclasses.asdict(base)
-    out["eval_examples"] = eval_examples
     if cfg.get("eval_relaxed") and cfg["task"] == "structured" and cfg["estimator"] == "concrete" \
             and cfg["samples"] == 1:
         # the grids evaluate these cells on the relaxed graph too (Figure 4): an extra metric, same run

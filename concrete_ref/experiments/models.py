@@ -37,12 +37,13 @@ from .notation import ModelSpec
 from .relaxed import (
     exp_concrete_log_prob,
     exp_concrete_rsample,
-    gumbel_noise,
+    gumbel_from_uniform,
+    logistic_from_uniform,
     logistic_log_prob,
-    logistic_noise,
     logistic_rsample,
     log_normalizer,
     shift_by_max,
+    uniform_noise,
 )
 
 __all__ = ["LatentCode", "DiscreteLatentModel", "hypercube_corners", "bernoulli_log_likelihood"]
@@ -75,13 +76,22 @@ class LatentCode(nn.Module):
         return logits.unflatten(-1, (self.nodes, self.arity))
 
     # relaxed graph: the stochastic node is the logit (binary) or the ExpConcrete log-simplex point
-    def relaxed(self, logits, temperature: float, generator=None):
-        """Reparameterized sample: returns ``(node, value)``; ``value`` is what downstream layers read."""
+    def noise_shape(self, logits_shape) -> tuple:
+        """Shape of the uniforms one sample of this layer consumes, for logits of ``logits_shape``."""
+        return tuple(logits_shape) if self.arity == 2 else (*logits_shape[:-1], self.nodes, self.arity)
+
+    def relaxed(self, logits, temperature: float, generator=None, uniforms=None):
+        """Reparameterized sample: returns ``(node, value)``; ``value`` is what downstream layers read.
+
+        The noise is ``uniforms`` (on [tiny, 1), of :meth:`noise_shape`) when given, else drawn from
+        ``generator``: the same uniforms give the same sample either way."""
         if self.arity == 2:
-            y = logistic_rsample(logits, temperature, logistic_noise(logits.shape, generator=generator))
+            u = uniform_noise(logits.shape, generator=generator) if uniforms is None else uniforms
+            y = logistic_rsample(logits, temperature, logistic_from_uniform(u))
             return y, torch.tanh(0.5 * y)  # 2 sigmoid(y) - 1
         lg = self._nodes(logits)
-        y = exp_concrete_rsample(lg, temperature, gumbel_noise(lg.shape, generator=generator))
+        u = uniform_noise(lg.shape, generator=generator) if uniforms is None else uniforms
+        y = exp_concrete_rsample(lg, temperature, gumbel_from_uniform(u))
         return y, (torch.exp(y) @ self.corners.T).flatten(-2)
 
     def relaxed_log_prob(self, node, logits, temperature: float):
@@ -91,13 +101,16 @@ class LatentCode(nn.Module):
         return exp_concrete_log_prob(node, self._nodes(logits), temperature).sum(-1)
 
     # discrete graph
-    def discrete(self, logits, generator=None):
-        """Exact sample: returns ``(state, value)``; binary states are 0/1, n-ary states are indices."""
+    def discrete(self, logits, generator=None, uniforms=None):
+        """Exact sample: returns ``(state, value)``; binary states are 0/1, n-ary states are indices.
+        Noise as in :meth:`relaxed`."""
         if self.arity == 2:
-            d = (logits + logistic_noise(logits.shape, generator=generator) > 0).to(logits.dtype)
+            u = uniform_noise(logits.shape, generator=generator) if uniforms is None else uniforms
+            d = (logits + logistic_from_uniform(u) > 0).to(logits.dtype)
             return d, 2.0 * d - 1.0
         lg = self._nodes(logits)
-        idx = torch.argmax(lg + gumbel_noise(lg.shape, generator=generator), dim=-1)
+        u = uniform_noise(lg.shape, generator=generator) if uniforms is None else uniforms
+        idx = torch.argmax(lg + gumbel_from_uniform(u), dim=-1)
         return idx, self.corners.T[idx].flatten(-2)
 
     def discrete_log_prob(self, state, logits):
@@ -182,39 +195,54 @@ class DiscreteLatentModel(nn.Module):
                 buf.mul_(self.centering).add_((1 - self.centering) * h.detach().reshape(-1, h.shape[-1]).mean(0))
         return out
 
-    def _sample(self, code, logits, relaxed: bool, temperature: float, generator):
+    def _sample(self, code, logits, relaxed: bool, temperature: float, uniforms):
         if relaxed:
-            node, value = code.relaxed(logits, temperature, generator)
+            node, value = code.relaxed(logits, temperature, uniforms=uniforms)
             return node, value, code.relaxed_log_prob(node, logits, temperature)
-        state, value = code.discrete(logits, generator)
+        state, value = code.discrete(logits, uniforms=uniforms)
         return state, value, code.discrete_log_prob(state, logits)
+
+    def sampling_order(self) -> list:
+        """The latent codes in the order :meth:`log_weights` samples them (top-down for a conditional
+        model; bottom-up, from the data, for a density model's inference network)."""
+        return list(self.codes) if self.spec.conditional else list(reversed(self.codes))
+
+    def draw_uniforms(self, batch: int, m: int, generator=None, device=None) -> list:
+        """The uniforms (on [tiny, 1)) that one call of :meth:`log_weights` on ``batch`` examples with ``m``
+        samples consumes, drawn from ``generator`` in the order it uses them. Drawing them first and passing
+        them in (what the compiled training step does) gives the same numbers as letting it draw them."""
+        return [uniform_noise(code.noise_shape((m, batch, code.n_logits)), generator=generator, device=device)
+                for code in self.sampling_order()]
 
     def _score(self, code, node, logits, relaxed: bool, temperature: float):
         return code.relaxed_log_prob(node, logits, temperature) if relaxed else code.discrete_log_prob(node, logits)
 
     # ------------------------------------------------------------------ the two graphs
-    def log_weights(self, x, m: int, relaxed: bool, generator=None, target=None):
+    def log_weights(self, x, m: int, relaxed: bool, generator=None, target=None, uniforms=None):
         """Log weights of ``m`` samples per example, shape ``(m, B)``, and the proposal log prob ``(m, B)``.
 
         Density estimation: ``x`` is the data, weights are :math:`\\log p(x,h) - \\log q(h|x)` (relaxed:
         Eq. 27 / Eq. 25 densities at temperatures lambda2 (prior) and lambda1 (posterior)).
         Structured prediction: ``x`` is the context (top half) and ``target`` the bottom half; weights
         are :math:`\\log p(target \\mid h)`, :math:`h \\sim p(h \\mid x)` at the posterior temperature.
+        The noise is ``uniforms`` (from :meth:`draw_uniforms`) when given, else drawn from ``generator``.
         """
         lam1, lam2 = self.posterior_temperature, self.prior_temperature
+        if uniforms is None:
+            uniforms = self.draw_uniforms(x.shape[0], m, generator, device=x.device)
         if self.spec.conditional:
             h, log_prop = x.unsqueeze(0).expand(m, *x.shape), 0.0
-            for code, net in zip(self.codes, self.p_maps):
-                _, h, lp = self._sample(code, net(h), relaxed, lam1, generator)
+            for code, net, u in zip(self.codes, self.p_maps, uniforms):
+                _, h, lp = self._sample(code, net(h), relaxed, lam1, u)
                 log_prop = log_prop + lp
             return bernoulli_log_likelihood(self.p_out(h), target), log_prop
         L = len(self.codes)
         nodes, values = [None] * L, [None] * L
         log_q = 0.0
         below = self.q_maps[L - 1](x).unsqueeze(0).expand(m, x.shape[0], -1)
-        for j in reversed(range(L)):
+        for j, u in zip(reversed(range(L)), uniforms):
             logits = below if j == L - 1 else self.q_maps[j](self._centred(j, values[j + 1]))
-            nodes[j], values[j], lq = self._sample(self.codes[j], logits, relaxed, lam1, generator)
+            nodes[j], values[j], lq = self._sample(self.codes[j], logits, relaxed, lam1, u)
             log_q = log_q + lq
         log_p = self._score(self.codes[0], nodes[0], self.prior_logits, relaxed, lam2)
         for j in range(1, L):
@@ -232,7 +260,8 @@ class DiscreteLatentModel(nn.Module):
         if m < 1:
             raise ValueError(f"m must be >= 1; got {m}")
         h = context.unsqueeze(0).expand(m, *context.shape)
-        for code, net in zip(self.codes, self.p_maps):
-            _, h, _ = self._sample(code, net(h), relaxed, self.posterior_temperature, generator)
+        uniforms = self.draw_uniforms(context.shape[0], m, generator, device=context.device)
+        for code, net, u in zip(self.codes, self.p_maps, uniforms):
+            _, h, _ = self._sample(code, net(h), relaxed, self.posterior_temperature, u)
         return torch.sigmoid(self.p_out(h)).mean(0)
 

@@ -48,9 +48,9 @@ def _log_mean_exp(logw, dim=0):
     return torch.logsumexp(logw, dim=dim) - math.log(logw.shape[dim])
 
 
-def concrete_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None):
+def concrete_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None, uniforms=None):
     """Per-example relaxed multi-sample bound (shape ``(B,)``); differentiate its mean."""
-    logw, _ = model.log_weights(x, m, relaxed=True, generator=generator, target=target)
+    logw, _ = model.log_weights(x, m, relaxed=True, generator=generator, target=target, uniforms=uniforms)
     return _log_mean_exp(logw)
 
 
@@ -65,11 +65,11 @@ def vimco_learning_signals(logw: torch.Tensor) -> torch.Tensor:
     return _log_mean_exp(logw) - _log_mean_exp(swapped, dim=1)
 
 
-def vimco_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None):
+def vimco_objective(model: DiscreteLatentModel, x, m: int, generator=None, target=None, uniforms=None):
     """Per-example VIMCO surrogate (``m >= 2``); its value equals the discrete multi-sample bound."""
     if m < 2:
         raise ValueError(f"VIMCO needs m >= 2 samples (use NVIL for m = 1); got m = {m}")
-    logw, log_q = model.log_weights(x, m, relaxed=False, generator=generator, target=target)
+    logw, log_q = model.log_weights(x, m, relaxed=False, generator=generator, target=target, uniforms=uniforms)
     bound = _log_mean_exp(logw)
     signals = vimco_learning_signals(logw)
     return bound + (signals * log_q).sum(0) - (signals * log_q).sum(0).detach()
@@ -89,12 +89,12 @@ class NVILBaseline(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def nvil_objective(model: DiscreteLatentModel, baseline: NVILBaseline, x, generator=None, target=None):
+def nvil_objective(model: DiscreteLatentModel, baseline: NVILBaseline, x, generator=None, target=None, uniforms=None):
     """Per-example NVIL surrogate (m = 1) and the baseline's squared error (to be minimised).
 
     Returns ``(surrogate, baseline_loss, bound)``; ``bound`` is the single-sample ELBO value.
     """
-    logw, log_q = model.log_weights(x, 1, relaxed=False, generator=generator, target=target)
+    logw, log_q = model.log_weights(x, 1, relaxed=False, generator=generator, target=target, uniforms=uniforms)
     logw, log_q = logw[0], log_q[0]
     signal = logw.detach()
     context = x

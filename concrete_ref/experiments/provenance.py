@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["code_state", "provenance", "repo_root"]
+__all__ = ["code_state", "dirty_digest", "provenance", "repo_root"]
 
 
 def repo_root() -> Path:
@@ -52,6 +52,25 @@ def code_state() -> tuple[str | None, str | None]:
     return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref")
 
 
+@functools.lru_cache(maxsize=1)
+def dirty_digest() -> str | None:
+    """sha256 of what differs from the commit in the package, read with :func:`code_state`: the diff of the
+    tracked files and the content of the untracked ones (``None`` for a clean package)."""
+    import hashlib
+
+    status = code_state()[1]
+    if not status:
+        return None
+    h = hashlib.sha256((_git("diff", "HEAD", "--", "concrete_ref") or "").encode())
+    for line in sorted(status.splitlines()):
+        if line.startswith("??"):
+            path = repo_root() / line[3:]
+            for f in sorted(path.rglob("*") if path.is_dir() else [path]):
+                if f.is_file():
+                    h.update(str(f.relative_to(repo_root())).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def provenance(command: str | None = None) -> dict:
     """A JSON-ready record of the code, software and machine that produced a result."""
     import numpy
@@ -66,6 +85,7 @@ def provenance(command: str | None = None) -> dict:
         "git_dirty": bool(status) if status is not None else None,
         # which files of the package differed from the commit (modified or untracked) when the run started
         "git_dirty_files": sorted(line[3:] for line in status.splitlines()) if status else [],
+        "git_dirty_sha256": dirty_digest(),  # of the diff and the untracked files' contents
         "command": command or shlex.join(["python", *sys.argv]),
         "python": platform.python_version(),
         "torch": torch.__version__,

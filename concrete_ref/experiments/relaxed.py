@@ -25,6 +25,8 @@ import torch.nn.functional as F
 __all__ = [
     "uniform_noise",
     "gumbel_noise",
+    "gumbel_from_uniform",
+    "logistic_from_uniform",
     "logistic_noise",
     "exp_concrete_rsample",
     "exp_concrete_log_prob",
@@ -41,14 +43,24 @@ def uniform_noise(shape, *, dtype=torch.float32, device=None, generator=None) ->
     return u.clamp_min(torch.finfo(dtype).tiny)
 
 
+def gumbel_from_uniform(u) -> torch.Tensor:
+    """Standard Gumbel noise :math:`-\\log(-\\log U)` from uniforms ``u`` on [tiny, 1)."""
+    return -torch.log(-torch.log(u))
+
+
+def logistic_from_uniform(u) -> torch.Tensor:
+    """Standard Logistic noise :math:`\\log U - \\log(1 - U)` from uniforms ``u``, as ``torch.logit(U)`` (one op)."""
+    return torch.logit(u)
+
+
 def gumbel_noise(shape, **kw) -> torch.Tensor:
     """Standard Gumbel noise :math:`-\\log(-\\log U)`."""
-    return -torch.log(-torch.log(uniform_noise(shape, **kw)))
+    return gumbel_from_uniform(uniform_noise(shape, **kw))
 
 
 def logistic_noise(shape, **kw) -> torch.Tensor:
-    """Standard Logistic noise :math:`\\log U - \\log(1 - U)`, computed as ``torch.logit(U)`` (one op)."""
-    return torch.logit(uniform_noise(shape, **kw))
+    """Standard Logistic noise, ``torch.logit(U)``."""
+    return logistic_from_uniform(uniform_noise(shape, **kw))
 
 
 def shift_by_max(u) -> torch.Tensor:

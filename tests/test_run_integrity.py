@@ -1,0 +1,209 @@
+"""A committed result can never be replaced by a different run; killed, resumed, broken and concurrent runs
+behave (issue 19 §2); the compiled step computes what the eager step computes (issue 20)."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from concrete_ref.experiments import cli, density, identity  # noqa: E402
+from concrete_ref.experiments.train import NonFiniteError, Trainer  # noqa: E402
+
+
+def _args(tmp_path, *extra):
+    return ["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--run-dir",
+            str(tmp_path / "run"), "--results-dir", str(tmp_path / "results"), "--no-progress", *extra]
+
+
+def _config(argv):
+    cfg, _ = density.config_from_args(density.build_parser().parse_args(argv))
+    return cfg
+
+
+def test_a_run_with_overridden_budget_is_another_run():
+    """The issue's case: --preset book with --steps 5 and tiny evaluation is not the book cell."""
+    base = ["--dataset", "mnist", "--model", "200H-784V", "--preset", "book"]
+    book = _config(base)
+    adhoc = _config(base + ["--steps", "5", "--eval-samples-test", "2", "--eval-samples-train", "2",
+                            "--eval-examples", "50", "--valid-every", "0"])
+    assert book.run_name() == "density_mnist_200H_784V_concrete_m1_book_s0"
+    assert adhoc.run_name().startswith("density_mnist_200H_784V_concrete_m1_book_x") and adhoc.run_name() != book.run_name()
+    assert identity.is_preset_cell(vars(book) | {}) and not identity.is_preset_cell(vars(adhoc) | {})
+    assert set(identity.overrides(vars(adhoc))) == {"steps", "eval_samples_test", "eval_samples_train",
+                                                    "eval_examples", "valid_every"}
+    for flag, value in [("--learning-rate", "1e-3"), ("--batch-size", "32"), ("--train-examples", "100"),
+                        ("--weight-decay", "0.1"), ("--eval-train-examples", "10")]:
+        assert _config(base + [flag, value]).run_name() != book.run_name(), flag
+    # settings that change how, not what, a run computes keep its name
+    assert _config(base + ["--eval-chunk", "7", "--checkpoint-every", "3"]).run_name() == book.run_name()
+
+
+def test_every_committed_result_is_its_preset_cell_under_its_name():
+    from concrete_ref.experiments.provenance import repo_root
+
+    files = [p for p in (repo_root() / "data" / "results").glob("*.json") if not p.name.startswith("ksweep_")]
+    assert len(files) >= 60
+    for path in files:
+        cfg = json.loads(path.read_text())["config"]
+        assert identity.is_preset_cell(cfg), path.name
+        assert identity.run_name(cfg) + ".json" == path.name
+
+
+def test_results_go_to_a_scratch_folder_unless_published(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "repo_root", lambda: tmp_path)
+    argv = ["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--no-progress", "--steps", "4"]
+    density.main(argv)
+    assert len(list((tmp_path / "runs" / "results").glob("*.json"))) == 1
+    assert not (tmp_path / "data").exists()
+    density.main(argv + ["--publish", "--fresh"])
+    assert len(list((tmp_path / "data" / "results").glob("*.json"))) == 1
+    assert len(list((tmp_path / "data" / "results" / "progress").glob("*.json"))) == 1  # the curve as it grows
+
+
+def test_writing_over_a_result_of_another_configuration_is_refused_before_training(tmp_path):
+    cfg = _config(_args(tmp_path))
+    out = tmp_path / "results" / f"{cfg.run_name()}.json"
+    out.parent.mkdir(parents=True)
+    import dataclasses
+
+    other = dataclasses.asdict(cfg) | {"learning_rate": 0.5}
+    out.write_text(json.dumps({"config": other, "metrics": {"test_nll": 113.1}}))
+    with pytest.raises(SystemExit, match="another configuration.*learning_rate"):
+        density.main(_args(tmp_path))
+    assert json.loads(out.read_text())["metrics"]["test_nll"] == 113.1  # untouched
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # refused before any training
+    density.main(_args(tmp_path / "same"))  # the same configuration again is a rerun: allowed
+    density.main(_args(tmp_path / "same", "--fresh"))
+
+
+def test_resume_refuses_changed_settings_and_a_missing_checkpoint(tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        density.main(_args(tmp_path, "--resume"))
+    density.main(_args(tmp_path))
+    with pytest.raises(ValueError, match="steps: 40 in the checkpoint, 60 now"):
+        density.main(_args(tmp_path, "--resume", "--steps", "60"))
+    with pytest.raises(ValueError, match="learning_rate"):
+        density.main(_args(tmp_path, "--resume", "--learning-rate", "0.01"))
+
+
+def test_resumed_curves_equal_an_uninterrupted_runs(tmp_path):
+    full = density.main(_args(tmp_path / "a", "--estimator", "nvil"))
+    cfg = _config(_args(tmp_path / "b", "--estimator", "nvil"))
+    data = density.load_dataset("synthetic")
+    import numpy as np
+
+    first = Trainer(cfg, data, np.asarray(data["train"], float).mean(0))
+    first.run(tmp_path / "b" / "run" / "checkpoint.pt", progress=False, stop_after=27)  # killed after step 27
+    resumed = density.main(_args(tmp_path / "b", "--estimator", "nvil", "--resume"))
+    assert resumed["curves"] == full["curves"]  # the running average is checkpointed too
+    assert resumed["metrics"] == full["metrics"]
+
+
+def test_two_processes_cannot_train_one_run(tmp_path):
+    with cli.run_lock(tmp_path / "run"):
+        with pytest.raises(SystemExit, match=r"in use by process \d+"):
+            density.main(_args(tmp_path))
+
+
+def test_corrupt_checkpoint_names_the_file_and_fresh(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    with pytest.raises(SystemExit, match=r"checkpoint\.pt is corrupt or truncated.*--fresh"):
+        density.main(_args(tmp_path, "--resume"))
+
+
+def test_a_non_finite_loss_stops_the_run_and_writes_nothing(tmp_path, monkeypatch):
+    original = Trainer._loss
+
+    def poisoned(self, x, uniforms):
+        loss, bound = original(self, x, uniforms)
+        return (loss * float("nan"), bound) if self.step == 6 else (loss, bound)
+
+    monkeypatch.setattr(Trainer, "_loss", poisoned)
+    with pytest.raises(NonFiniteError, match="at step 7"):
+        density.main(_args(tmp_path))
+    assert not (tmp_path / "results").exists()
+
+
+def test_non_finite_parameters_stop_the_run_at_the_checkpoint(tmp_path, monkeypatch):
+    original = Trainer.train_step
+
+    def poisoned(self):
+        value = original(self)
+        if self.step == 20:  # poisoned after the update of a checkpoint step
+            with torch.no_grad():
+                next(self.model.parameters())[0] = float("inf")
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(NonFiniteError, match="not finite at step 20"):
+        density.main(_args(tmp_path, "--valid-every", "0"))
+    assert not (tmp_path / "results").exists()
+
+
+def test_score_function_runs_keep_and_evaluate_their_best_validation_checkpoint(tmp_path):
+    res = density.main(_args(tmp_path, "--estimator", "nvil", "--steps", "60", "--valid-every", "10"))
+    best = res["best_validation"]
+    assert best["valid_bound"] == max(res["curves"]["valid_bound"])
+    assert (tmp_path / "run" / "best.pt").exists()
+    if best["step"] != 60:
+        assert res["metrics_best"]["step"] == best["step"] and "test_nll" in res["metrics_best"]
+    concrete = density.main(_args(tmp_path / "c"))
+    assert "metrics_best" not in concrete  # Concrete runs are not early-stopped (the paper's protocol)
+
+
+# ---------------------------------------------------------------- the compiled step (issue 20)
+def _trainer(estimator="concrete", m=1, model="20H~20H~784V"):
+    cfg = _config(["--dataset", "synthetic", "--model", model, "--estimator", estimator, "--samples", str(m)])
+    data = density.load_dataset("synthetic")
+    import numpy as np
+
+    return Trainer(cfg, data, np.asarray(data["train"], float).mean(0))
+
+
+@pytest.mark.parametrize("estimator,m", [("concrete", 3), ("nvil", 1)])
+def test_compiled_step_matches_the_eager_step(estimator, m):
+    """Same batch, same uniforms: loss to 1e-5 relative, every gradient to 1e-4 of its largest entry."""
+    eager, comp = _trainer(estimator, m), _trainer(estimator, m)
+    comp.compile_step()
+    x = eager._batch()
+    u = eager.model.draw_uniforms(x.shape[0], m, torch.Generator().manual_seed(3))
+    comp.model.load_state_dict(eager.model.state_dict())
+    la, _ = eager._loss(x, u)
+    lb, _ = comp._step_fn(x, u)
+    assert abs(float(la - lb)) <= 1e-5 * abs(float(la))
+    ga = torch.autograd.grad(la, list(eager.model.parameters()))
+    gb = torch.autograd.grad(lb, list(comp.model.parameters()))
+    for a, b in zip(ga, gb):
+        assert float((a - b).abs().max()) <= 1e-4 * float(a.abs().max()) + 1e-7
+
+
+def test_drawn_uniforms_reproduce_the_generator_path():
+    """log_weights with uniforms drawn up front equals log_weights drawing them itself (bit for bit)."""
+    t = _trainer(model="20H-20H-784V")
+    t.model.eval()  # in training mode each call also moves the centering averages
+    x = t._batch()
+    for relaxed in (True, False):
+        a = t.model.log_weights(x, 4, relaxed, generator=torch.Generator().manual_seed(1))[0]
+        u = t.model.draw_uniforms(x.shape[0], 4, torch.Generator().manual_seed(1))
+        b = t.model.log_weights(x, 4, relaxed, uniforms=u)[0]
+        assert torch.equal(a, b)
+
+
+def test_compiled_run_resumes_bit_exactly(tmp_path):
+    full = density.main(_args(tmp_path / "a", "--compile", "yes"))
+    assert full["engine"]["compiled"] is True and full["engine"]["fused_adam"] is True
+    cfg = _config(_args(tmp_path / "b"))
+    data = density.load_dataset("synthetic")
+    import numpy as np
+
+    first = Trainer(cfg, data, np.asarray(data["train"], float).mean(0))
+    first.compile_step()
+    first.run(tmp_path / "b" / "run" / "checkpoint.pt", progress=False, stop_after=25)
+    resumed = density.main(_args(tmp_path / "b", "--resume"))  # the checkpoint says: compiled
+    assert resumed["engine"]["compiled"] is True
+    a = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "run" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["metrics"] == full["metrics"]
