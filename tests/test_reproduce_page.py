@@ -20,26 +20,35 @@ def _prov(**kw):
     return {**base, **kw}
 
 
+def _template(name):
+    return json.loads((repo_root() / "data" / "results" / name).read_text())
+
+
+RUN = "density_mnist_200Hn784V_concrete_m1_book_s0"
+
+
 def test_rows_and_page_from_synthetic_results(tmp_path):
-    run = {"config": {"task": "density", "dataset": "mnist", "preset": "book", "seed": 3},
-           "metrics": {"test_nll": 1.0}, "train_seconds": 3000.0, "eval_seconds": 600.0,
-           "provenance": _prov(command="python -m eval-time"),
-           "run_starts": [_prov(git_dirty=True, git_dirty_files=["concrete_ref/x.py"]), _prov()]}
-    sweep = {"config": {"task": "density", "dataset": "mnist", "preset": "book", "seed": 3}, "ks": [1, 10],
-             "seconds": 90.0, "provenance": _prov(command="python -m sweep")}
-    (tmp_path / "a.json").write_text(json.dumps(run))
-    (tmp_path / "ksweep_a.json").write_text(json.dumps(sweep))
+    run = _template(f"{RUN}.json")
+    run["config"]["seed"] = 3
+    run.update(train_seconds=3000.0, eval_seconds=600.0, provenance=_prov(command="python -m eval-time"),
+               run_starts=[_prov(git_dirty=True, git_dirty_files=["concrete_ref/x.py"]), _prov()])
+    name = RUN.replace("_s0", "_s3")
+    sweep = _template(f"ksweep_{RUN}.json")
+    sweep.update(run=name, config=run["config"], seconds=90.0, provenance=_prov(command="python -m sweep"))
+    (tmp_path / f"{name}.json").write_text(json.dumps(run))
+    (tmp_path / f"ksweep_{name}.json").write_text(json.dumps(sweep))
     rows = reproduce.result_rows(tmp_path)
     assert [r["kind"] for r in rows] == ["run", "ksweep"]
     r = rows[0]
     # the first start's command and commit (the one that trained), and training + evaluation wall time
     assert r["command"] == "python -m x --seed 3" and r["commit"] == "`0123456789`+dirty (concrete_ref/x.py)"
-    assert r["wall"] == "60 min" and r["starts"] == 2 and r["date"] == "2026-11-24"
+    assert r["wall"] == "60 min" and r["starts"] == 2 and r["date"] == "2026-11-24" and r["overrides"] == {}
     text = reproduce.page_text(tmp_path)
-    assert "**`a.json`**: seed 3 · commit `0123456789`+dirty (concrete_ref/x.py)" in text
+    assert f"**`{name}.json`**: seed 3 · commit `0123456789`+dirty (concrete_ref/x.py)" in text
     assert "wall time 60 min (2 starts)\n\n```bash\npython -m x --seed 3\n```" in text
     assert "## Structured prediction\n\nNo result committed yet." in text
-    assert "**`ksweep_a.json`**" in text and "```bash\npython -m sweep\n```" in text
+    assert f"**`ksweep_{name}.json`**" in text and "```bash\npython -m sweep\n```" in text
+    assert "not a preset cell" not in text
 
 
 def test_long_commands_wrap_before_flags_and_stay_one_command():

@@ -9,19 +9,28 @@ import math
 
 import pytest
 
-from concrete_ref.experiments import paper_numbers, results as R
+from concrete_ref.experiments import identity, paper_numbers, results as R
+
+
+def _config(task, model, arity, estimator, m, temps=None, dataset="mnist", preset="book", eval_relaxed=False):
+    """The full config the preset gives this cell (a preset cell: no budget override)."""
+    from concrete_ref.experiments.cli import default_temperatures
+
+    post, prior = temps or default_temperatures(task, arity)
+    return identity.preset_config(dict(task=task, dataset=dataset, model=model, arity=arity, estimator=estimator,
+                                       samples=m, seed=0, preset=preset, posterior_temperature=post,
+                                       prior_temperature=prior, eval_relaxed=eval_relaxed))
 
 
 def _result(model, m, estimator, test_nll, train_nll, train_s=3600.0, eval_s=1800.0, threads=1,
-            dataset="mnist", preset="book", cpu="Test CPU"):
+            dataset="mnist", preset="book", cpu="Test CPU", task="density", arity=2, temps=None, eval_relaxed=False):
+    cfg = _config(task, model, arity, estimator, m, temps, dataset=dataset, preset=preset, eval_relaxed=eval_relaxed)
     return {
-        "config": {"task": "density", "dataset": dataset, "model": model, "arity": 2, "estimator": estimator,
-                   "samples": m, "steps": 20000, "batch_size": 64, "eval_samples_test": 1000,
-                   "eval_samples_train": 100, "preset": preset},
+        "config": cfg,
         "metrics": {"test_nll": test_nll, "train_nll": train_nll, "test_bound": -test_nll, "train_bound": -train_nll},
         "steps_done": 20000, "train_seconds": train_s, "eval_seconds": eval_s,
         "provenance": {"cpu": cpu, "cpu_count": 2, "torch": "2.13.0+cpu", "torch_threads": threads},
-        "file": f"{model}_{estimator}_{m}.json",
+        "file": identity.run_name(cfg) + ".json",
     }
 
 
@@ -96,11 +105,15 @@ def test_claims_cell_by_cell(synthetic):
 
 
 def test_load_results_filters_and_table_file_text(tmp_path, synthetic):
-    for i, r in enumerate(synthetic):
-        (tmp_path / f"r{i}.json").write_text(json.dumps({k: v for k, v in r.items() if k != "file"}))
-    (tmp_path / "ksweep_x.json").write_text(json.dumps({"ks": [1, 10]}))  # not a training result: skipped
+    for r in synthetic:
+        (tmp_path / r["file"]).write_text(json.dumps({k: v for k, v in r.items() if k != "file"}))
+    run = synthetic[0]["file"][: -len(".json")]
+    sweep = {"run": run, "config": synthetic[0]["config"], "examples": 2, "ks": [1, 10], "mean_bound": [-1.0, -0.5],
+             "stderr_bound": [0.1, 0.1], "seconds": 1.0, "provenance": {}}
+    (tmp_path / f"ksweep_{run}.json").write_text(json.dumps(sweep))  # a k-sweep, not a training result: skipped
     loaded = R.load_results(tmp_path, preset="book")
-    assert len(loaded) == 5 and all(r["file"].startswith("r") for r in loaded)
+    assert sorted(r["file"] for r in loaded) == sorted(r["file"] for r in synthetic)
+    assert [s["file"] for s in R.load_ksweeps(tmp_path)] == [f"ksweep_{run}.json"]
     assert R.load_results(tmp_path, preset="paper") == []
     text = R.table_file_text(loaded, "mnist", "book")
     assert "Cells run: 4 of 24" in text and "## Omniglot" in text and "no number is typed by hand" in text
@@ -118,10 +131,8 @@ def test_committed_table_file_is_up_to_date(table):
 
 # ---------------------------------------------------------------- structured prediction and arity tables
 def _sp(model, m, estimator, test_nll, train_nll, arity=2, temp=2 / 3, relaxed=None, task="structured"):
-    r = _result(model, m, estimator, test_nll, train_nll)
-    r["config"].update(task=task, arity=arity, posterior_temperature=temp,
-                       prior_temperature=temp if task == "structured" else r["config"].get("prior_temperature"),
-                       eval_relaxed=relaxed is not None)
+    r = _result(model, m, estimator, test_nll, train_nll, task=task, arity=arity,
+                temps=(temp, temp if task == "structured" else 0.5), eval_relaxed=relaxed is not None)
     if relaxed is not None:
         r["metrics"].update(test_nll_relaxed=relaxed[0], train_nll_relaxed=relaxed[1])
     r["file"] = f"{task}_{model}_{arity}_{estimator}_{m}_{temp:.3g}.json"

@@ -5,15 +5,21 @@
 git commit (marked ``+dirty`` when the working tree had uncommitted changes), hardware, PyTorch
 version, date and wall time.  ``tests/test_reproduce_page.py`` fails when the committed page differs
 from what this module generates, so the page cannot fall behind the results.
+
+Each file is read and checked by :func:`results.read_result_file`: a malformed file, or one not named
+after its config, is an error naming it.  A run with budget overrides (``identity.overrides``: not its
+preset's cell, never counted in a table) is still listed, marked "not a preset cell" with its
+overrides, so that every committed file is on the page.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from . import identity
 from .provenance import repo_root
+from .results import KSWEEP_PREFIX, _result_paths, read_result_file
 
 __all__ = ["result_rows", "page_text", "main"]
 
@@ -51,31 +57,30 @@ def _hardware(prov: dict) -> str:
 
 def result_rows(results_dir: Path | None = None) -> list[dict]:
     """One dict per result file: kind (training run or k-sweep), name, command, seed, commit, hardware,
-    date and wall time, sorted by kind and file name."""
-    results_dir = Path(results_dir or repo_root() / "data" / "results")
+    date, wall time and the run's budget overrides (``{}`` for a preset cell), sorted by kind and file
+    name.  A file that is not a result named after its config is a ``results.ResultFileError`` naming it."""
     rows = []
-    for path in sorted(results_dir.glob("*.json")):
-        res = json.loads(path.read_text())
-        cfg, prov = res.get("config", {}), res.get("provenance", {})
-        if "metrics" in res:  # a training run: provenance of the first start, wall time of training + evaluation
+    for path in _result_paths(results_dir):
+        res = read_result_file(path)
+        cfg, prov = res["config"], res["provenance"]
+        common = {"file": path.name, "task": cfg.get("task"), "dataset": cfg.get("dataset"),
+                  "preset": cfg.get("preset"), "seed": cfg.get("seed"), "overrides": identity.overrides(cfg)}
+        if not path.name.startswith(KSWEEP_PREFIX):
+            # a training run: provenance of the first start, wall time of training + evaluation
             first = (res.get("run_starts") or [prov])[0]
             rows.append({
-                "kind": "run", "file": path.name, "task": cfg.get("task"), "dataset": cfg.get("dataset"),
-                "preset": cfg.get("preset"), "seed": cfg.get("seed"), "command": first.get("command") or prov.get("command"),
+                "kind": "run", **common, "command": first.get("command") or prov.get("command"),
                 "commit": _commit(first), "hardware": _hardware(first), "date": (first.get("date") or "")[:10],
                 "wall": _hours(res["train_seconds"] + res["eval_seconds"]),
                 "starts": len(res.get("run_starts") or [prov]),
             })
-        elif "ks" in res:  # a k-sweep re-evaluation
+        else:  # a k-sweep re-evaluation
             rows.append({
-                "kind": "ksweep", "file": path.name, "task": cfg.get("task"), "dataset": cfg.get("dataset"),
-                "preset": cfg.get("preset"), "seed": cfg.get("seed"), "command": prov.get("command"),
+                "kind": "ksweep", **common, "command": prov.get("command"),
                 "commit": _commit(prov), "hardware": _hardware(prov), "date": (prov.get("date") or "")[:10],
                 "wall": _hours(res["seconds"]), "starts": 1,
             })
-        else:
-            raise ValueError(f"{path}: neither a training result (has 'metrics') nor a k-sweep (has 'ks')")
-    return rows
+    return sorted(rows, key=lambda r: (r["kind"] != "run", r["file"]))
 
 
 def _wrap_command(command: str, width: int = 70) -> str:
@@ -96,8 +101,11 @@ def _table(rows: list[dict]) -> str:
     blocks = []
     for r in rows:
         starts = f" ({r['starts']} starts)" if r["starts"] > 1 else ""
+        over = r.get("overrides")
+        marked = (" · not a preset cell (overrides: " + ", ".join(f"{k} = {v}" for k, v in sorted(over.items()))
+                  + "; never counted in a table)") if over else ""
         blocks.append(f"**`{r['file']}`**: seed {r['seed']} · commit {r['commit']} · {r['hardware']} · "
-                      f"{r['date']} · wall time {r['wall']}{starts}\n\n```bash\n{_wrap_command(r['command'])}\n```\n")
+                      f"{r['date']} · wall time {r['wall']}{starts}{marked}\n\n```bash\n{_wrap_command(r['command'])}\n```\n")
     return "\n".join(blocks)
 
 

@@ -1,35 +1,188 @@
 """Read committed result files and set them beside the paper's numbers (no number typed by hand).
 
 ``python -m concrete_ref.experiments.results table1 --preset book`` prints the comparison table as
-Markdown and writes it to ``data/results/table1_<dataset>_<preset>.md``.
+Markdown and writes it to ``data/results/<table>_<dataset>_<preset>.md`` (tables: ``table1``, Table 1
+of the paper; ``figure4``, the table in Figure 4 with the n-ary and temperature runs of Section 5.3,
+MNIST only; ``arity``, App. E's arity table).
+
+What counts as a cell.  A result stands as its preset's cell only when every setting that changes
+what it measures is the preset's (:func:`identity.is_preset_cell`): a run with a budget override such
+as ``--steps 5`` is another run and is never counted in a table.  Every file in the folder is checked
+as it is read: a file that is not valid JSON, lacks the keys of a result, or whose name is not the one
+its config gives (:func:`identity.run_name` + ``.json``; ``ksweep_<run name>.json`` for a k-sweep) is
+an error naming the file, and two results claiming one cell are an error naming both, never a silent
+replacement.  An unknown ``--preset`` or ``--dataset`` is a usage error, and nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
+import numbers
+import sys
 from pathlib import Path
 
-from . import paper_numbers
+from . import identity, paper_numbers
 from .provenance import repo_root
 
-__all__ = ["load_results", "table1_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep", "interior_region",
-           "markdown_table", "arity_markdown_table", "budget_summary", "family_differences", "claims"]
+__all__ = ["load_results", "load_ksweeps", "read_result_file", "is_cell", "ResultFileError", "CellConflictError",
+           "table1_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep",
+           "interior_region", "markdown_table", "arity_markdown_table", "budget_summary", "family_differences",
+           "claims"]
+
+
+class ResultFileError(ValueError):
+    """A file in the results folder that is not the result its name says; the message starts with its path."""
+
+
+class CellConflictError(ValueError):
+    """Two results claim the same cell of a table; the message names both files."""
+
+
+#: top-level keys of a training result and of a k-sweep re-evaluation (``ksweep_<run name>.json``)
+RUN_KEYS = ("config", "metrics", "steps_done", "train_seconds", "eval_seconds", "provenance")
+KSWEEP_KEYS = ("run", "config", "examples", "ks", "mean_bound", "stderr_bound", "seconds", "provenance")
+#: the config keys that make a run's name (its cell's coordinates)
+CONFIG_KEYS = ("task", "dataset", "model", "arity", "estimator", "samples", "seed", "preset",
+               "posterior_temperature", "prior_temperature")
+KSWEEP_PREFIX = "ksweep_"
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _expected_run_name(path: Path, cfg: dict) -> str:
+    """``identity.run_name(cfg)``, or a :class:`ResultFileError` saying which coordinate is invalid."""
+    from . import cli
+
+    missing = [k for k in CONFIG_KEYS if k not in cfg]
+    if missing:
+        raise ResultFileError(f"{path}: config lacks {', '.join(missing)}")
+    choices = {"task": sorted(cli.TASKS), "preset": sorted(cli.PRESETS), "arity": [2, 4, 8],
+               "estimator": ["concrete", "nvil", "vimco"]}
+    for key, allowed in choices.items():
+        if cfg[key] not in allowed or isinstance(cfg[key], bool):
+            raise ResultFileError(f"{path}: config {key} = {cfg[key]!r} is not one of {allowed}")
+    if cfg["dataset"] not in cli.TASKS[cfg["task"]]["datasets"]:
+        raise ResultFileError(f"{path}: config dataset = {cfg['dataset']!r} is not one of "
+                              f"{cli.TASKS[cfg['task']]['datasets']} (task {cfg['task']})")
+    for key in ("samples", "seed"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
+            raise ResultFileError(f"{path}: config {key} = {cfg[key]!r} is not an integer")
+    for key in ("posterior_temperature", "prior_temperature"):
+        if not _is_number(cfg[key]):
+            raise ResultFileError(f"{path}: config {key} = {cfg[key]!r} is not a number")
+    try:
+        return identity.run_name(cfg)
+    except (Exception, SystemExit) as e:  # argparse reports a bad value by exiting
+        raise ResultFileError(f"{path}: config is not a run's config ({type(e).__name__}: {e})") from None
+
+
+def read_result_file(path: Path) -> dict:
+    """One result file, checked: a training result, or a k-sweep when its name starts with ``ksweep_``.
+
+    Returns the parsed dict with ``"file"`` (the file name) added.  Raises :class:`ResultFileError`,
+    naming the file and what is wrong, when it is not valid JSON, lacks a result's keys, or is not named
+    after its config (``identity.run_name(config) + ".json"``, ``ksweep_<run>.json`` with ``run`` the
+    run's name for a k-sweep).
+    """
+    path = Path(path)
+    try:
+        res = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultFileError(f"{path}: not valid JSON ({e})") from None
+    ksweep = path.name.startswith(KSWEEP_PREFIX)
+    kind = "k-sweep" if ksweep else "training result"
+    if not isinstance(res, dict):
+        raise ResultFileError(f"{path}: a {kind} is a JSON object; got {type(res).__name__}")
+    missing = [k for k in (KSWEEP_KEYS if ksweep else RUN_KEYS) if k not in res]
+    if missing:
+        raise ResultFileError(f"{path}: a {kind} needs {', '.join(missing)}"
+                              + ("" if ksweep else " (a k-sweep's name starts with 'ksweep_')"))
+    for key in ("config", "provenance") + (() if ksweep else ("metrics",)):
+        if not isinstance(res[key], dict):
+            raise ResultFileError(f"{path}: {key} is not a JSON object")
+    cfg = res["config"]
+    if ksweep:
+        lists = [res[k] for k in ("ks", "mean_bound", "stderr_bound")]
+        if not all(isinstance(v, list) and all(_is_number(x) for x in v) for v in lists) \
+                or len({len(v) for v in lists}) != 1:
+            raise ResultFileError(f"{path}: ks, mean_bound and stderr_bound are not lists of numbers of one length")
+        if not _is_number(res["seconds"]):
+            raise ResultFileError(f"{path}: seconds = {res['seconds']!r} is not a number")
+    else:
+        needed = ["test_nll", "train_nll"] + (["test_nll_relaxed", "train_nll_relaxed"] if cfg.get("eval_relaxed") else [])
+        bad = [k for k in needed if not _is_number(res["metrics"].get(k))]
+        if bad:
+            raise ResultFileError(f"{path}: metrics lack a number for {', '.join(bad)}")
+        bad = [k for k in ("steps_done", "train_seconds", "eval_seconds") if not _is_number(res[k])]
+        if bad:
+            raise ResultFileError(f"{path}: {', '.join(bad)} not a number")
+    name = _expected_run_name(path, cfg)
+    if ksweep and res["run"] != name:
+        raise ResultFileError(f"{path}: a k-sweep of run {res['run']!r}, but its config is run {name!r}")
+    expected = (KSWEEP_PREFIX if ksweep else "") + name + ".json"
+    if path.name != expected:
+        raise ResultFileError(f"{path}: its config names it {expected!r} (a result's file name is "
+                              f"identity.run_name(config) + '.json'); rename the file or fix its config")
+    res["file"] = path.name
+    return res
+
+
+def _result_paths(results_dir: Path | None) -> list[Path]:
+    results_dir = Path(results_dir or repo_root() / "data" / "results")
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: no such results folder")
+    return sorted(results_dir.glob("*.json"))
 
 
 def load_results(results_dir: Path | None = None, **match) -> list[dict]:
-    """All result files whose config matches every ``key=value`` given (e.g. ``preset="book"``)."""
-    results_dir = Path(results_dir or repo_root() / "data" / "results")
+    """All training results whose config matches every ``key=value`` given (e.g. ``preset="book"``),
+    each with ``"file"`` (its name) added, sorted by file name.
+
+    Every JSON file in the folder is read and checked (:func:`read_result_file`), k-sweeps too (they are
+    checked, not returned: :func:`load_ksweeps`), so one bad file is an error naming it wherever it is.
+    Results with budget overrides are returned (their configs say so); the table builders leave them out.
+    """
     out = []
-    for path in sorted(results_dir.glob("*.json")):
-        res = json.loads(path.read_text())
-        if "config" not in res or "metrics" not in res:
+    for path in _result_paths(results_dir):
+        res = read_result_file(path)
+        if path.name.startswith(KSWEEP_PREFIX):
             continue
         if all(res["config"].get(k) == v for k, v in match.items()):
-            res["file"] = path.name
             out.append(res)
     return out
+
+
+def load_ksweeps(results_dir: Path | None = None, **match) -> list[dict]:
+    """The k-sweep re-evaluations (``ksweep_<run name>.json``) whose config matches every ``key=value``,
+    checked like :func:`load_results` (which checks them too), with ``"file"`` added, sorted by name."""
+    out = []
+    for path in _result_paths(results_dir):
+        if path.name.startswith(KSWEEP_PREFIX):
+            res = read_result_file(path)
+            if all(res["config"].get(k) == v for k, v in match.items()):
+                out.append(res)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_cell_cached(config_json: str) -> bool:
+    return identity.is_preset_cell(json.loads(config_json))
+
+
+def is_cell(result: dict) -> bool:
+    """Whether ``result`` may stand as its preset's cell (no budget override: :func:`identity.is_preset_cell`)."""
+    return _is_cell_cached(json.dumps(result["config"], sort_keys=True))
+
+
+def _conflict(what: str, a: dict, b: dict):
+    return CellConflictError(f"two results claim {what}: {a.get('file', '<no file>')} and "
+                             f"{b.get('file', '<no file>')} (keep one; a run with other settings needs another "
+                             "name: identity.run_name)")
 
 
 def _default_temperatures(cfg: dict) -> bool:
@@ -44,8 +197,8 @@ TABLE_SEED = 0
 
 
 def _index(results: list[dict], task: str, dataset: str = "mnist", arity: int = 2) -> dict:
-    """(model, m, estimator) -> result, over the seed-0 runs of one task/dataset/arity at default
-    temperatures."""
+    """(model, m, estimator) -> result, over the seed-0 preset cells of one task/dataset/arity at default
+    temperatures; two results for one key are a :class:`CellConflictError` naming both files."""
     out = {}
     for r in results:
         c = r["config"]
@@ -53,7 +206,13 @@ def _index(results: list[dict], task: str, dataset: str = "mnist", arity: int = 
             continue
         if "posterior_temperature" in c and not _default_temperatures(c):
             continue  # a temperature-sweep run is not a table cell
-        out[(c["model"], c["samples"], c["estimator"])] = r
+        if not is_cell(r):
+            continue  # a run with budget overrides is another run, never the preset's cell
+        key = (c["model"], c["samples"], c["estimator"])
+        if key in out:
+            raise _conflict(f"the {task} cell {c['dataset']} {c['model']} {arity}-ary m = {c['samples']} "
+                            f"{c['estimator']} seed {TABLE_SEED}", out[key], r)
+        out[key] = r
     return out
 
 
@@ -117,7 +276,8 @@ def nary_sp_rows(results: list[dict]) -> list[dict]:
 
 
 def arity_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
-    """App. E's arity table (Concrete only): one row per (model, m), a column group per arity."""
+    """App. E's arity table (Concrete only): one row per (model, m), a column group per arity (and
+    ``"<arity>_file"``, the result file of each cell)."""
     rows = []
     for model in paper_numbers.ARITY_MODELS:
         for m in (1, 5, 50):
@@ -129,6 +289,7 @@ def arity_rows(results: list[dict], dataset: str = "mnist") -> list[dict]:
                     ours = res["metrics"][f"{split}_nll"] if res else None
                     row.update({f"{split}_{arity}_ours": ours, f"{split}_{arity}_paper": ref,
                                 f"{split}_{arity}_diff": None if ours is None else ours - ref})
+                row[f"{arity}_file"] = res.get("file") if res else None
             rows.append(row)
     return rows
 
@@ -160,18 +321,28 @@ def temperature_sweep(results: list[dict]) -> list[dict]:
     """Figure 4 (right): the binary 392V-240H-240H-240H-392V model trained on L^SP_1 at one temperature
     for the whole graph, evaluated on the discrete and on the relaxed graph; one row per temperature,
     sorted.  ``gap`` is discrete minus relaxed NLL (test): positive where the relaxed model is better than
-    its discretisation, i.e. where it uses the interior of the hypercube."""
-    rows = []
+    its discretisation, i.e. where it uses the interior of the hypercube.  Only seed-0 preset cells whose
+    prior temperature is their posterior one count; two results at one temperature are a
+    :class:`CellConflictError` naming both files."""
+    rows, by_temp = [], []
     for r in results:
         c = r["config"]
         if (c["task"], c["model"], c["arity"], c["estimator"], c["samples"], c.get("seed", 0)) != \
                 ("structured", paper_numbers.FIGURE4_MODELS[1], 2, "concrete", 1, TABLE_SEED) or not c.get("eval_relaxed"):
             continue
+        if not math.isclose(c["posterior_temperature"], c["prior_temperature"], rel_tol=1e-9) or not is_cell(r):
+            continue  # not one temperature for the whole graph, or a run with budget overrides
+        other = next((o for o in by_temp if math.isclose(o["config"]["posterior_temperature"],
+                                                         c["posterior_temperature"], rel_tol=1e-9)), None)
+        if other is not None:
+            raise _conflict(f"the temperature-sweep cell at temperature {c['posterior_temperature']:.4g} "
+                            f"({c['dataset']}, preset {c['preset']})", other, r)
+        by_temp.append(r)
         mt = r["metrics"]
         rows.append({"temperature": c["posterior_temperature"], "test_discrete": mt["test_nll"],
                      "test_relaxed": mt["test_nll_relaxed"], "train_discrete": mt["train_nll"],
                      "train_relaxed": mt["train_nll_relaxed"], "gap": mt["test_nll"] - mt["test_nll_relaxed"],
-                     "file": r["file"]})
+                     "file": r.get("file")})
     return sorted(rows, key=lambda row: row["temperature"])
 
 
@@ -362,8 +533,8 @@ def table_file_text(results: list[dict], dataset: str, preset: str, table: str =
                 + (temperature_markdown_table(sweep) if sweep else "not run\n"))
     if table == "arity":
         rows = arity_rows(results, dataset)
-        runs = [r for r in results if r["config"]["task"] == "density" and r["config"]["dataset"] == dataset
-                and r["config"]["model"] in paper_numbers.ARITY_MODELS and r["config"]["estimator"] == "concrete"]
+        files = {row[f"{a}_file"] for row in rows for a in (2, 4, 8)} - {None}
+        runs = [r for r in results if r["file"] in files]
         done = sum(1 for r in rows for a in (2, 4, 8) if r[f"test_{a}_ours"] is not None)
         odd = "".join(f"- {a}-ary {mo} m = {m}, {ds} {sp}: {why}\n"
                       for (a, mo, m, ds, sp), why in paper_numbers.ARITY_SUSPICIOUS.items())
@@ -375,14 +546,33 @@ def table_file_text(results: list[dict], dataset: str, preset: str, table: str =
     raise ValueError(f"table must be table1, figure4 or arity; got {table!r}")
 
 
+#: the datasets each table has paper numbers for
+TABLE_DATASETS = {"table1": ("mnist", "omniglot"), "figure4": ("mnist",), "arity": ("mnist", "omniglot")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.results", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("table", choices=list(TABLE_DATASETS), help="which of the paper's tables")
+    p.add_argument("--dataset", default="mnist", choices=sorted({d for ds in TABLE_DATASETS.values() for d in ds}),
+                   help="default mnist (figure4: mnist only)")
+    p.add_argument("--preset", default="book", choices=sorted(PRESETS),
+                   help="the preset whose cells fill the table (default book)")
+    return p
+
+
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.results")
-    p.add_argument("table", choices=["table1", "figure4", "arity"])
-    p.add_argument("--dataset", default="mnist")
-    p.add_argument("--preset", default="book")
+    p = build_parser()
     args = p.parse_args(argv)
-    results = load_results(preset=args.preset)
-    text = table_file_text(results, args.dataset, args.preset, args.table)
+    if args.dataset not in TABLE_DATASETS[args.table]:
+        p.error(f"{args.table} has paper numbers for {', '.join(TABLE_DATASETS[args.table])} only; "
+                f"got --dataset {args.dataset}")
+    try:
+        text = table_file_text(load_results(preset=args.preset), args.dataset, args.preset, args.table)
+    except (ResultFileError, CellConflictError) as e:  # a bad or conflicting result file: nothing is written
+        sys.exit(f"{p.prog}: error: {e}")
     out = repo_root() / "data" / "results" / f"{args.table}_{args.dataset}_{args.preset}.md"
     out.write_text(text)
     print(text)
