@@ -49,3 +49,30 @@ def test_grid_cells_publish_and_a_dirty_package_is_refused(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exc:
         grid.main(["table1-m1", "--preset", "paper"])
     assert exc.value.code == 2 and "train.py" in capsys.readouterr().err
+
+
+def test_snapshots_carry_an_unfinished_run_to_a_fresh_machine(tmp_path, monkeypatch, capsys):
+    from concrete_ref.experiments import snapshots
+
+    cells = sorted(grid.cells("nary-sp"), key=lambda c: c["cost"])
+    running, finished = (grid.run_name(c, "book", 0) for c in cells)
+    for name in (running, finished):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "checkpoint.pt").write_bytes(name.encode())
+    (tmp_path / "runs" / running / "best.pt").write_bytes(b"best")
+    (tmp_path / "data" / "results").mkdir(parents=True)
+    (tmp_path / "data" / "results" / f"{finished}.json").write_text("{}")
+    assert snapshots.save(tmp_path) == [running]  # the finished run needs no snapshot
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")  # a fresh machine: runs/ is gone, data/checkpoints/ was committed
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    grid.main(["nary-sp", "--dry-run"])
+    assert f"resume   {running}" in capsys.readouterr().out
+    assert snapshots.restore(running, tmp_path)
+    assert (tmp_path / "runs" / running / "checkpoint.pt").read_bytes() == running.encode()
+    assert (tmp_path / "runs" / running / "best.pt").read_bytes() == b"best"
+    assert not snapshots.restore(finished, tmp_path)
+    (tmp_path / "data" / "results" / f"{running}.json").write_text("{}")  # it finished: snapshot dropped
+    snapshots.save(tmp_path)
+    assert not (tmp_path / "data" / "checkpoints" / running).exists()

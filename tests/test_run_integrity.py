@@ -207,3 +207,18 @@ def test_compiled_run_resumes_bit_exactly(tmp_path):
     b = torch.load(tmp_path / "b" / "run" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["metrics"] == full["metrics"]
+
+
+def test_the_engine_probe_leaves_no_trace_in_the_run():
+    """choose_engine('auto') trains eager and compiled blocks on the run, then restores it exactly."""
+    import dataclasses
+
+    t = _trainer(model="20H-784V")
+    t.config = dataclasses.replace(t.config, steps=10**6)  # auto probes runs of at least 2,000 steps
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    gen = t.noise_gen.get_state().clone()
+    info = cli.choose_engine(t, "auto", block=2, repeats=2)
+    assert {"eager_step_ms", "compiled_step_ms", "compile_seconds"} <= set(info)
+    assert t.step == 0 and torch.equal(t.noise_gen.get_state(), gen)
+    assert all(torch.equal(before[k], v) for k, v in t.model.state_dict().items())
+    assert t.compiled == (info["compiled_step_ms"] < info["eager_step_ms"]) == t.engine["compiled"]

@@ -291,43 +291,46 @@ def load_checkpoint(checkpoint: Path) -> dict:
                          "pass --fresh to discard it and start the run again") from None
 
 
-def choose_engine(trainer: Trainer, mode: str, probe_steps: int = 40) -> dict:
-    """Decide whether the run's step is compiled. ``auto`` (runs of at least 2,000 steps) times
-    ``probe_steps`` eager and compiled steps after a warm-up, on a saved copy of the run's state that is
-    restored afterwards (the probe leaves no trace in the run), and keeps the faster; a compile that fails
-    falls back to eager. Returns the measurements, recorded in the result's ``engine``."""
+def choose_engine(trainer: Trainer, mode: str, block: int = 20, repeats: int = 5) -> dict:
+    """Decide whether the run's step is compiled. ``auto`` (runs of at least 2,000 steps) compiles, then
+    times eager and compiled blocks of ``block`` steps alternately, ``repeats`` times each (so that a busy
+    machine slows both alike), and keeps the path with the smaller median; this happens on a saved copy of
+    the run's state that is restored afterwards, so the probe leaves no trace in the run. A compile that
+    fails falls back to eager. Returns the measurements, recorded in the result's ``engine``."""
+    import copy
+    import statistics
     import time
-
-    import torch
 
     if mode == "no" or (mode == "auto" and trainer.config.steps < 2000):
         return {"compile": mode, "compiled": False}
-    saved = trainer.state()
-    saved = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in saved.items()}
-    import copy
-
-    saved = copy.deepcopy(saved)
+    saved = copy.deepcopy(trainer.state())
     info = {"compile": mode}
     try:
-        def timed(n):
+        def timed(fn, n):
+            trainer._step_fn = fn
             t0 = time.perf_counter()
             for _ in range(n):
                 trainer.train_step()
             return (time.perf_counter() - t0) / n
 
-        if mode == "auto":
-            timed(10)
-            info["eager_step_ms"] = round(1e3 * timed(probe_steps), 3)
         t0 = time.perf_counter()
         trainer.compile_step()
-        trainer.train_step()
-        trainer.train_step()
+        compiled = trainer._step_fn
+        timed(compiled, 2)
         info["compile_seconds"] = round(time.perf_counter() - t0, 1)
         if mode == "auto":
-            timed(10)
-            info["compiled_step_ms"] = round(1e3 * timed(probe_steps), 3)
+            timed(trainer._loss, 5)
+            eager_ms, compiled_ms = [], []
+            for _ in range(repeats):
+                eager_ms.append(1e3 * timed(trainer._loss, block))
+                compiled_ms.append(1e3 * timed(compiled, block))
+            info["eager_step_ms"] = round(statistics.median(eager_ms), 3)
+            info["compiled_step_ms"] = round(statistics.median(compiled_ms), 3)
+            info["probe"] = f"{repeats} alternating blocks of {block} steps each"
             if info["compiled_step_ms"] >= info["eager_step_ms"]:
-                trainer._step_fn, trainer.compiled = trainer._loss, False
+                compiled = None
+        trainer._step_fn = compiled or trainer._loss
+        trainer.compiled = compiled is not None
     except Exception as exc:  # an inductor failure must not stop a run: the eager step is the reference
         info["compile_error"] = f"{type(exc).__name__}: {exc}"[:300]
         trainer._step_fn, trainer.compiled = trainer._loss, False

@@ -109,9 +109,15 @@ def main(argv=None) -> None:
         if (root / "data" / "results" / f"{name}.json").exists():
             print(f"done     {name}")
             continue
+        from .snapshots import restore, snapshot_dir
+
         ckpt = root / "runs" / name / "checkpoint.pt"
-        todo.append((name, command(cell, args.preset, args.seed, ["--resume"] if ckpt.exists() else [])))
-        print(f"{'resume' if ckpt.exists() else 'todo':8} {name}")
+        if args.dry_run:
+            resumable = ckpt.exists() or (snapshot_dir(root) / name / "checkpoint.pt").exists()
+        else:  # a long run's committed snapshot, when this machine has no checkpoint of it
+            resumable = restore(name, root)
+        todo.append((name, command(cell, args.preset, args.seed, ["--resume"] if resumable else [])))
+        print(f"{'resume' if resumable else 'todo':8} {name}")
     if args.dry_run:
         for _, cmd in todo:
             print(" ".join(cmd[1:]))

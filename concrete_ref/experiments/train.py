@@ -290,9 +290,10 @@ class Trainer:
         self.curves, self.train_seconds = state["curves"], state["train_seconds"]
         self.running, self.best = state.get("running"), state.get("best")
         self.starts = state.get("starts", []) + self.starts
-        saved_engine = state.get("engine")
-        if saved_engine and saved_engine.get("compiled") and not self.compiled:
+        saved_engine = state.get("engine") or {}
+        if saved_engine.get("compiled") and not self.compiled:
             self.compile_step()  # resume on the path the run started on: bit-exact continuation
+        self.engine.update({k: v for k, v in saved_engine.items() if k not in ("compiled", "fused_adam")})
 
     def save(self, path: Path) -> None:
         _atomic_torch_save(self.state(), path)

@@ -1,0 +1,87 @@
+"""Checkpoints of long runs, committed so that a run outlives the machine it trains on.
+
+A run of the ``paper`` preset takes many sessions of a 2-core machine, and a session's machine may be
+fresh (the git-ignored ``runs/`` folder gone). ``python -m concrete_ref.experiments.snapshots save``
+copies the checkpoint (and the best-validation model) of every unfinished run under ``runs/`` into
+``data/checkpoints/<run name>/``, which is committed; the grid restores a run from there when ``runs/``
+has no checkpoint of it (:func:`restore`), and the run resumes bit-exactly (``--resume``).  A finished
+run's snapshot is deleted by ``save`` (its result file is what stays).  Each snapshot is a few MB
+(parameters and Adam's two moments, float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from .provenance import repo_root
+
+__all__ = ["snapshot_dir", "save", "restore"]
+
+FILES = ("checkpoint.pt", "best.pt")
+
+
+def snapshot_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "data" / "checkpoints"
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def save(root: Path | None = None, names=None) -> list[str]:
+    """Snapshot every unfinished run in ``runs/`` (or only ``names``); drop snapshots of finished runs.
+    Returns the names snapshotted."""
+    root = root or repo_root()
+    results = root / "data" / "results"
+    saved = []
+    for run in sorted((root / "runs").glob("*/checkpoint.pt")):
+        name = run.parent.name
+        if names and name not in names:
+            continue
+        target = snapshot_dir(root) / name
+        if (results / f"{name}.json").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            continue
+        for f in FILES:
+            if (run.parent / f).exists():
+                _copy_atomic(run.parent / f, target / f)
+        saved.append(name)
+    for stale in sorted(snapshot_dir(root).glob("*/")) if snapshot_dir(root).exists() else []:
+        if (results / f"{stale.name}.json").exists():
+            shutil.rmtree(stale)
+    return saved
+
+
+def restore(name: str, root: Path | None = None) -> bool:
+    """Copy a run's snapshot into ``runs/<name>/`` if it has no checkpoint there; True if one now exists."""
+    root = root or repo_root()
+    run_dir = root / "runs" / name
+    if (run_dir / "checkpoint.pt").exists():
+        return True
+    src = snapshot_dir(root) / name
+    if not (src / "checkpoint.pt").exists():
+        return False
+    for f in FILES:
+        if (src / f).exists():
+            _copy_atomic(src / f, run_dir / f)
+    return True
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.snapshots", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["save"])
+    p.add_argument("--run", action="append", help="only this run (repeatable); default: every unfinished run")
+    p.add_argument("--root", type=Path, help="repository root (default: this package's)")
+    args = p.parse_args(argv)
+    for name in save(args.root, args.run):
+        print(f"snapshot {name}")
+
+
+if __name__ == "__main__":
+    main()
