@@ -76,3 +76,24 @@ def test_snapshots_carry_an_unfinished_run_to_a_fresh_machine(tmp_path, monkeypa
     (tmp_path / "data" / "results" / f"{running}.json").write_text("{}")  # it finished: snapshot dropped
     snapshots.save(tmp_path)
     assert not (tmp_path / "data" / "checkpoints" / running).exists()
+
+
+@pytest.mark.parametrize("executor", ["local", "submitit-debug"])
+def test_executors_run_every_cell_on_its_device(tmp_path, monkeypatch, executor):
+    if executor.startswith("submitit"):
+        pytest.importorskip("submitit")
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(grid, "dirty_package", lambda: [])
+    calls = []
+    monkeypatch.setattr(grid, "run_job", lambda name, cmd, cwd, log: calls.append((name, cmd)) or 0)
+    grid.main(["nary-sp", "--executor", executor, "--workers", "2"])
+    assert sorted(n for n, _ in calls) == sorted(grid.run_name(c, "book", 0) for c in grid.cells("nary-sp"))
+    assert all(cmd[-2:] == ["--device", "cpu"] and "--publish" in cmd for _, cmd in calls)
+
+
+def test_a_failing_cell_fails_the_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(grid, "dirty_package", lambda: [])
+    monkeypatch.setattr(grid, "run_job", lambda name, cmd, cwd, log: 1)
+    with pytest.raises(SystemExit):
+        grid.main(["nary-sp"])

@@ -222,3 +222,33 @@ def test_the_engine_probe_leaves_no_trace_in_the_run():
     assert t.step == 0 and torch.equal(t.noise_gen.get_state(), gen)
     assert all(torch.equal(before[k], v) for k, v in t.model.state_dict().items())
     assert t.compiled == (info["compiled_step_ms"] < info["eager_step_ms"]) == t.engine["compiled"]
+
+
+def test_device_flag_runs_on_the_cpu_and_refuses_what_is_not_there(tmp_path):
+    res = density.main(_args(tmp_path, "--device", "cpu", "--steps", "4"))
+    assert res["engine"]["device"] == "cpu" and res["provenance"]["device"] == "cpu"
+    auto = density.main(_args(tmp_path / "auto", "--device", "auto", "--steps", "4"))
+    assert auto["engine"]["device"] == ("cuda" if torch.cuda.is_available() else auto["engine"]["device"])
+    if not torch.cuda.is_available():
+        assert auto["metrics"] == res["metrics"]  # auto is the CPU here: the same run
+        with pytest.raises(SystemExit, match="no CUDA device"):
+            density.main(_args(tmp_path / "cuda", "--device", "cuda"))
+    with pytest.raises(SystemExit, match="--device must be"):
+        density.main(_args(tmp_path / "tpu", "--device", "tpu"))
+
+
+def test_a_checkpoint_resumes_only_on_its_device(tmp_path):
+    density.main(_args(tmp_path, "--steps", "4"))
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    state["engine"]["device"] = "cuda:0"
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ValueError, match="written on cuda:0; resume it with --device cuda:0"):
+        density.main(_args(tmp_path, "--steps", "4", "--resume", "--device", "cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_a_cuda_run_matches_the_cpu_run_in_distribution(tmp_path):
+    cpu = density.main(_args(tmp_path / "cpu", "--device", "cpu"))
+    gpu = density.main(_args(tmp_path / "gpu", "--device", "cuda"))
+    assert gpu["engine"]["device"].startswith("cuda")
+    assert abs(gpu["metrics"]["test_nll"] - cpu["metrics"]["test_nll"]) < 5.0

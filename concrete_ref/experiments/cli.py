@@ -116,7 +116,11 @@ def build_parser(task: str = "density", description: str | None = None) -> argpa
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--train-examples", type=int, help="train on the first N training examples only")
     p.add_argument("--eval-relaxed", action="store_true", help="also evaluate the bounds on the relaxed graph")
-    p.add_argument("--threads", type=int, help="torch threads (two single-threaded runs use both cores)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads on the CPU (default 1: the batch-64 products are too small to split "
+                        "across cores; run one process per core instead, as the grid does)")
+    p.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:<i>, mps or auto (default: cuda if available, else mps, else cpu)")
     p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"],
                    help="torch.compile the training step: auto measures both paths at the start and keeps the "
                         "faster (runs of at least 2,000 steps); the choice is recorded and kept on --resume")
@@ -278,11 +282,12 @@ def run_lock(run_dir: Path):
 
 
 def load_checkpoint(checkpoint: Path) -> dict:
-    """``torch.load`` of a checkpoint, with an error naming the file (and ``--fresh``) if it is unreadable."""
+    """``torch.load`` of a checkpoint (onto the CPU; the trainer moves it to its device), with an error
+    naming the file (and ``--fresh``) if it is unreadable."""
     import torch
 
     try:
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
         if not isinstance(state, dict) or "config" not in state or "step" not in state:
             raise ValueError("not a checkpoint of this package")
         return state
@@ -342,11 +347,31 @@ def choose_engine(trainer: Trainer, mode: str, block: int = 20, repeats: int = 5
     return info
 
 
+def resolve_device(name: str) -> str:
+    """The device a run uses: ``auto`` is cuda where available, then mps, then cpu; an unavailable device
+    is an error naming it."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    kind = name.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SystemExit(f"--device {name}: MPS is not available here")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise SystemExit(f"--device must be cpu, cuda, cuda:<index>, mps or auto; got {name!r}")
+    return name
+
+
 def _train_and_evaluate(args, argv, task: str) -> dict:
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 1)
+    args.device = resolve_device(args.device)
     cfg, eval_examples = config_from_args(args, task)
     root = repo_root()
     out = results_folder(args) / f"{cfg.run_name()}.json"
@@ -366,7 +391,7 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     train = np.asarray(data["train"][: cfg.train_examples], dtype=np.float64)
     split = split_top_bottom if task == "structured" else None
     base_rate = train.mean(0) if split is None else split_top_bottom(train.mean(0))[1]
-    trainer = Trainer(cfg, data, base_rate, split=split)
+    trainer = Trainer(cfg, data, base_rate, split=split, device=args.device)
     trainer.command = shlex.join(["python", "-m", f"concrete_ref.experiments.{TASKS[task]['module']}",
                                   *(sys.argv[1:] if argv is None else argv)])
     if args.publish:

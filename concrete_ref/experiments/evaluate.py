@@ -27,14 +27,15 @@ from .train import RunConfig, Trainer, atomic_write_json
 KS = (1, 10, 100, 1000, 10_000, 50_000)
 
 
-def load_trainer(run: str) -> Trainer:
-    state = torch.load(repo_root() / "runs" / run / "checkpoint.pt", weights_only=False)
+def load_trainer(run: str, device: str = "cpu") -> Trainer:
+    state = torch.load(repo_root() / "runs" / run / "checkpoint.pt", weights_only=False, map_location="cpu")
     cfg = RunConfig(**state["config"])
     data = load_dataset(cfg.dataset)
     train = np.asarray(data["train"][: cfg.train_examples], dtype=np.float64)
     split = split_top_bottom if cfg.task == "structured" else None
-    trainer = Trainer(cfg, data, train.mean(0) if split is None else split(train.mean(0))[1], split=split)
-    trainer.load_state(state)
+    trainer = Trainer(cfg, data, train.mean(0) if split is None else split(train.mean(0))[1], split=split,
+                      device=device)
+    trainer.load_state(state, evaluation_only=True)  # any device: the sweep draws from its own generator
     return trainer
 
 
@@ -46,17 +47,20 @@ def main(argv=None) -> dict:
     p.add_argument("--examples", type=int, default=200)
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="torch threads on the CPU (default 1)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:<i>, mps or auto")
     args = p.parse_args(argv)
     with experiment_process():
         return _ksweep(args, argv)
 
 
 def _ksweep(args, argv) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    trainer = load_trainer(args.run)
-    gen = torch.Generator().manual_seed(args.seed)
+    from .cli import resolve_device
+
+    torch.set_num_threads(args.threads or 1)
+    device = resolve_device(args.device)
+    trainer = load_trainer(args.run, device)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
     x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
     t0 = time.perf_counter()
     rows = []
@@ -74,7 +78,7 @@ def _ksweep(args, argv) -> dict:
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
         "seconds": round(time.perf_counter() - t0, 1),
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
-                                             *(sys.argv[1:] if argv is None else argv)])),
+                                             *(sys.argv[1:] if argv is None else argv)]), device),
     }
     atomic_write_json(repo_root() / "data" / "results" / f"ksweep_{args.run}.json", result)
     for k, v in zip(KS, result["mean_bound"]):

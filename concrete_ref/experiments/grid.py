@@ -5,7 +5,15 @@ the paper's Table 1 (4 models x m in {1, 5, 50} x {Concrete, VIMCO/NVIL}), cheap
 grids: ``figure4`` (structured prediction), ``nary-sp`` (its 4-/8-ary runs), ``temperature``
 (Figure 4 right) and ``arity`` (App. E); several grids named together are pooled.  A cell
 whose result file exists is skipped; a cell with a checkpoint is resumed; so the same command, run
-again after an interruption, finishes the grid.  ``--dry-run`` prints the commands.
+again after an interruption, finishes the grid (on a fresh machine, from the committed snapshots of
+unfinished long runs, :mod:`.snapshots`).  Every cell publishes its result into ``data/results/``; the grid
+refuses to start from a package that differs from its commit (``--allow-dirty`` to override).
+
+Where the cells run: ``--executor local`` (default) keeps ``--workers`` single-threaded processes busy
+on this machine, or with ``--device cuda`` one process per GPU; ``--executor slurm`` submits one Slurm job
+array through submitit (``--slurm-partition``, ``--slurm-time``, ``--slurm-gpus``, ...), and
+``submitit-local``/``submitit-debug`` run the same jobs locally or in this process.  For any other
+scheduler, ``--dry-run`` prints one command per cell.
 """
 
 from __future__ import annotations
@@ -92,7 +100,18 @@ def main(argv=None) -> None:
     p.add_argument("--dataset", default="mnist", choices=["mnist", "omniglot"])
     p.add_argument("--preset", default="book")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="local processes at a time (CPU)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"],
+                   help="cuda: one process per GPU (local), or one GPU per Slurm task")
+    p.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
+                   help="local processes (default), or submitit: slurm job arrays, submitit-local, "
+                        "submitit-debug (in this process)")
+    p.add_argument("--slurm-partition")
+    p.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per task (a killed task resumes "
+                   "from its checkpoint when the grid is submitted again)")
+    p.add_argument("--slurm-cpus", type=int, default=1)
+    p.add_argument("--slurm-gpus", type=int, default=0)
+    p.add_argument("--slurm-parallel", type=int, default=64, help="tasks of the array running at once")
     p.add_argument("--dry-run", action="store_true", help="print one command per cell (for any scheduler)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="publish results from a package that differs from its commit (recorded in provenance)")
@@ -124,19 +143,91 @@ def main(argv=None) -> None:
         return
     logs = root / "runs" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-
-    def work(item):
-        name, cmd = item
-        t0 = time.time()
-        with open(logs / f"{name}.log", "a") as log:
-            rc = subprocess.call(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-        print(f"{'finished' if rc == 0 else f'FAILED ({rc})'} {name} in {time.time() - t0:.0f} s", flush=True)
-        return rc
-
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        codes = list(pool.map(work, todo))
+    jobs = [(name, cmd, str(root), str(logs / f"{name}.log")) for name, cmd in todo]
+    codes = EXECUTORS[args.executor](jobs, args)
     if any(codes):
         raise SystemExit(1)
+
+
+def run_job(name: str, cmd: list, cwd: str, log: str) -> int:
+    """One cell: its command line as a subprocess, output appended to its log; returns the exit code."""
+    t0 = time.time()
+    with open(log, "a") as fh:
+        rc = subprocess.call(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+    print(f"{'finished' if rc == 0 else f'FAILED ({rc})'} {name} in {time.time() - t0:.0f} s", flush=True)
+    return rc
+
+
+def _with_device(cmd: list, device: str) -> list:
+    return [*cmd, "--device", device]
+
+
+def run_local(jobs, args) -> list:
+    """``--workers`` subprocesses at a time on this machine; with ``--device cuda``, one per GPU, each
+    pinned to its own (``--device cuda:<i>``)."""
+    import queue
+
+    devices = queue.Queue()
+    if args.device == "cuda":
+        import torch
+
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise SystemExit("--device cuda: this torch sees no CUDA device")
+        for i in range(count):
+            devices.put(f"cuda:{i}")
+        workers = count
+    else:
+        for _ in range(args.workers):
+            devices.put(args.device)
+        workers = args.workers
+
+    def work(job):
+        device = devices.get()
+        try:
+            name, cmd, cwd, log = job
+            return run_job(name, _with_device(cmd, device), cwd, log)
+        finally:
+            devices.put(device)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(work, jobs))
+
+
+def run_submitit(jobs, args) -> list:
+    """The cells through submitit (https://github.com/facebookincubator/submitit): ``slurm`` submits one
+    Slurm job array (one task per cell, each with ``--slurm-cpus`` CPUs and ``--slurm-gpus`` GPUs);
+    ``submitit-local`` runs them as local processes; ``submitit-debug`` in this process (for tests).
+    Waits for every task and returns their exit codes; submitit's logs go to ``runs/submitit/``."""
+    try:
+        import submitit
+    except ImportError:
+        raise SystemExit("--executor " + args.executor + " needs submitit: pip install 'concrete-ref[cluster]'") from None
+    folder = Path(jobs[0][2]) / "runs" / "submitit" if jobs else Path("runs/submitit")
+    if args.executor == "submitit-debug":
+        executor = submitit.DebugExecutor(folder=folder)
+    elif args.executor == "submitit-local":
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=args.slurm_time)
+    else:
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        params = dict(timeout_min=args.slurm_time, cpus_per_task=args.slurm_cpus, tasks_per_node=1, nodes=1,
+                      slurm_array_parallelism=args.slurm_parallel)
+        if args.slurm_partition:
+            params["slurm_partition"] = args.slurm_partition
+        if args.slurm_gpus:
+            params["gpus_per_node"] = args.slurm_gpus
+        executor.update_parameters(**params)
+    device = "cuda" if args.executor == "slurm" and args.slurm_gpus else args.device
+    names, cmds, cwds, logs = zip(*[(n, _with_device(c, device), w, lg) for n, c, w, lg in jobs]) if jobs else ([],) * 4
+    if not jobs:
+        return []
+    submitted = executor.map_array(run_job, names, cmds, cwds, logs)
+    return [job.result() for job in submitted]
+
+
+EXECUTORS = {"local": run_local, "submitit-debug": run_submitit, "submitit-local": run_submitit,
+             "slurm": run_submitit}
 
 
 if __name__ == "__main__":

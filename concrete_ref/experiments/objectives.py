@@ -60,7 +60,7 @@ def vimco_learning_signals(logw: torch.Tensor) -> torch.Tensor:
     m = logw.shape[0]
     mean_others = (logw.sum(0, keepdim=True) - logw) / (m - 1)
     # replace row i by the mean of the others, one i at a time: (m, m, B) with the diagonal swapped
-    eye = torch.eye(m, dtype=torch.bool).unsqueeze(-1)
+    eye = torch.eye(m, dtype=torch.bool, device=logw.device).unsqueeze(-1)
     swapped = torch.where(eye, mean_others.unsqueeze(0), logw.unsqueeze(1).transpose(0, 1))
     return _log_mean_exp(logw) - _log_mean_exp(swapped, dim=1)
 
@@ -122,7 +122,7 @@ def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, g
     """
     was_training = model.training
     model.eval()
-    total = torch.full((x.shape[0],), -math.inf)
+    total = torch.full((x.shape[0],), -math.inf, device=x.device)
     done = 0
     while done < k:
         c = min(chunk, k - done)
@@ -171,7 +171,8 @@ def exact_conditional_log_likelihood(model: DiscreteLatentModel, context, target
     units = [code.units for code in model.codes]
     if 2 ** sum(units) > max_states:
         raise ValueError(f"the model has {sum(units)} latent units: 2**{sum(units)} states exceed max_states={max_states}")
-    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=sum(units))), dtype=context.dtype)
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=sum(units))), dtype=context.dtype,
+                          device=context.device)
     h = context.expand(states.shape[0], -1)
     log_p, offset = 0.0, 0
     for code, net, u in zip(model.codes, model.p_maps, units):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["code_state", "dirty_digest", "provenance", "repo_root"]
+__all__ = ["code_state", "device_name", "dirty_digest", "provenance", "repo_root"]
 
 
 def repo_root() -> Path:
@@ -71,15 +71,25 @@ def dirty_digest() -> str | None:
     return h.hexdigest()
 
 
-def provenance(command: str | None = None) -> dict:
-    """A JSON-ready record of the code, software and machine that produced a result."""
+def device_name(device=None) -> str:
+    """``cpu``, or the accelerator's type, index and name (``cuda:0: NVIDIA H200``)."""
+    import torch
+
+    device = torch.device(device or "cpu")
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index}: {torch.cuda.get_device_name(index)}"
+    return device.type
+
+
+def provenance(command: str | None = None, device=None) -> dict:
+    """A JSON-ready record of the code, software and machine (and the device the work ran on) that
+    produced a result."""
     import numpy
     import torch
 
     commit, status = code_state()
-    device = "cpu"
-    if torch.cuda.is_available():
-        device = f"cuda: {torch.cuda.get_device_name(0)}"
+    device = device_name(device)
     return {
         "git_commit": commit,
         "git_dirty": bool(status) if status is not None else None,

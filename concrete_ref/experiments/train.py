@@ -93,9 +93,9 @@ class NonFiniteError(RuntimeError):
     """Training produced a NaN or infinite loss or parameter; the run stops and writes no result."""
 
 
-def _fused_adam_available() -> bool:
+def _fused_adam_available(device="cpu") -> bool:
     try:
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
+        torch.optim.Adam([torch.zeros(1, requires_grad=True, device=device)], fused=True)
         return True
     except (RuntimeError, TypeError, ValueError):
         return False
@@ -104,37 +104,39 @@ def _fused_adam_available() -> bool:
 class Trainer:
     """Owns the model, optimiser(s), generators and curves of one run."""
 
-    def __init__(self, config: RunConfig, data: dict, base_rate, split=None):
+    def __init__(self, config: RunConfig, data: dict, base_rate, split=None, device="cpu"):
         from .notation import parse_notation
 
         self.config = config
+        self.device = torch.device(device)
         self.split = split  # structured prediction: function image -> (context, target)
         torch.manual_seed(config.seed)
         spec = parse_notation(config.model, config.arity)
         temps = (config.posterior_temperature, config.prior_temperature)
-        self.model = DiscreteLatentModel(spec, temperatures=temps, base_rate=base_rate)
+        self.model = DiscreteLatentModel(spec, temperatures=temps, base_rate=base_rate).to(self.device)
         self.baseline = None
         params = list(self.model.parameters())
         if config.estimator == "nvil":
             ctx_dim = spec.layers[0].units if spec.conditional else spec.layers[-1].units
-            self.baseline = O.NVILBaseline(ctx_dim)
+            self.baseline = O.NVILBaseline(ctx_dim).to(self.device)
             params += list(self.baseline.parameters())
         # Adam in one fused kernel over all parameters (the same update as the per-parameter loop, to
         # float32 rounding); the per-parameter loop was 22-24% of an m = 1 step.
-        self.fused_adam = _fused_adam_available()
+        self.fused_adam = _fused_adam_available(self.device)
         self.optimizer = torch.optim.Adam(
             params, lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=config.weight_decay,
             **({"fused": True} if self.fused_adam else {}),
         )
         self._step_fn = self._loss
         self.compiled = False
-        self.engine = {"fused_adam": self.fused_adam, "compiled": False}
-        self.data = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+        self.engine = {"fused_adam": self.fused_adam, "compiled": False, "device": str(self.device)}
+        self.data = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in data.items()}
         if config.train_examples:
             self.data["train"] = self.data["train"][: config.train_examples]
+        # the minibatch order comes from a CPU generator: the same examples in the same order on every device
         self.data_gen = torch.Generator().manual_seed(config.seed)
-        self.noise_gen = torch.Generator().manual_seed(config.seed + 1_000_003)
-        self.eval_gen = torch.Generator().manual_seed(config.seed + 2_000_003)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1_000_003)
+        self.eval_gen = torch.Generator(device=self.device).manual_seed(config.seed + 2_000_003)
         self.step = 0
         self.order = torch.empty(0, dtype=torch.long)
         self.cursor = 0
@@ -153,7 +155,7 @@ class Trainer:
             self.cursor = 0
         idx = self.order[self.cursor : self.cursor + self.config.batch_size]
         self.cursor += self.config.batch_size
-        return self.data["train"][idx]
+        return self.data["train"][idx.to(self.device)]
 
     def _inputs(self, x):
         if self.split is None:
@@ -200,7 +202,8 @@ class Trainer:
         self.model.train()
         x = self._batch()
         c = self.config
-        uniforms = self.model.draw_uniforms(x.shape[0], c.samples if c.estimator != "nvil" else 1, self.noise_gen)
+        uniforms = self.model.draw_uniforms(x.shape[0], c.samples if c.estimator != "nvil" else 1, self.noise_gen,
+                                            device=self.device)
         loss, bound = self._step_fn(x, uniforms)
         if not math.isfinite(float(loss.detach())):
             raise NonFiniteError(f"{c.run_name()}: the training loss is {float(loss.detach())} at step {self.step + 1}; "
@@ -268,10 +271,16 @@ class Trainer:
     #: settings a resumed run may change: they change how, not what, it computes
     RESUMABLE_CHANGES = ("checkpoint_every", "eval_chunk")
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict, evaluation_only: bool = False) -> None:
         """Continue from a checkpoint of the same run: every setting but :attr:`RESUMABLE_CHANGES` must
-        match (``--steps`` included: a longer run is another run)."""
+        match (``--steps`` included: a longer run is another run). ``evaluation_only`` allows another
+        device (its generators then keep their fresh seeds: training cannot continue bit-exactly)."""
         saved = state["config"]
+        saved_device = (state.get("engine") or {}).get("device", "cpu")
+        other_device = torch.device(saved_device).type != self.device.type
+        if other_device and not evaluation_only:
+            raise ValueError(f"the checkpoint was written on {saved_device}; resume it with --device {saved_device} "
+                             f"(not {self.device}): generator states belong to their device")
         mine = dataclasses.asdict(self.config)
         differ = {k for k in mine if k not in self.RESUMABLE_CHANGES and saved.get(k) != mine[k]}
         if differ:
@@ -284,8 +293,9 @@ class Trainer:
             self.baseline.load_state_dict(state["baseline"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.data_gen.set_state(state["data_gen"])
-        self.noise_gen.set_state(state["noise_gen"])
-        self.eval_gen.set_state(state["eval_gen"])
+        if not other_device:
+            self.noise_gen.set_state(state["noise_gen"])
+            self.eval_gen.set_state(state["eval_gen"])
         self.step, self.order, self.cursor = state["step"], state["order"], state["cursor"]
         self.curves, self.train_seconds = state["curves"], state["train_seconds"]
         self.running, self.best = state.get("running"), state.get("best")
@@ -293,7 +303,7 @@ class Trainer:
         saved_engine = state.get("engine") or {}
         if saved_engine.get("compiled") and not self.compiled:
             self.compile_step()  # resume on the path the run started on: bit-exact continuation
-        self.engine.update({k: v for k, v in saved_engine.items() if k not in ("compiled", "fused_adam")})
+        self.engine.update({k: v for k, v in saved_engine.items() if k not in ("compiled", "fused_adam", "device")})
 
     def save(self, path: Path) -> None:
         _atomic_torch_save(self.state(), path)
@@ -330,7 +340,7 @@ class Trainer:
         from tqdm import tqdm  # the text bar: works on a terminal, in Jupyter and in logs alike
 
         c = self.config
-        self.starts.append({**provenance(self.command), "step": self.step, "engine": dict(self.engine)})
+        self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine)})
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc=c.run_name(), mininterval=2.0)
         curve_every = max(1, c.steps // 200)
         t0 = time.perf_counter()
@@ -387,7 +397,7 @@ class Trainer:
         if (c.estimator in self.EARLY_STOPPING and self.best is not None and best_file is not None
                 and best_file.exists() and self.best["step"] != self.step):
             last = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            best = torch.load(best_file, weights_only=False)
+            best = torch.load(best_file, weights_only=False, map_location=self.device)
             self.model.load_state_dict(best["model"])
             out_best = {"step": best["step"], "valid_bound": self.best["valid_bound"], **self.evaluate()}
             self.model.load_state_dict(last)
@@ -401,7 +411,7 @@ class Trainer:
             "eval_seconds": round(eval_seconds, 1),
             "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
             "engine": dict(self.engine),
-            "provenance": provenance(self.command),  # at evaluation time
+            "provenance": provenance(self.command, self.device),  # at evaluation time
             "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
         if c.estimator in self.EARLY_STOPPING and self.best is not None:
@@ -415,7 +425,7 @@ def load_model(checkpoint: Path) -> DiscreteLatentModel:
     """The trained model of a run from its ``checkpoint.pt`` (built from the config saved in it), in eval mode."""
     from .notation import parse_notation
 
-    state = torch.load(checkpoint, weights_only=False)
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     cfg = state["config"]
     model = DiscreteLatentModel(parse_notation(cfg["model"], cfg["arity"]),
                                 temperatures=(cfg["posterior_temperature"], cfg["prior_temperature"]))
