@@ -94,7 +94,10 @@ def build_parser(task: str = "density", description: str | None = None) -> argpa
     p.add_argument("--dataset", default="mnist", choices=t["datasets"])
     p.add_argument("--model", default=t["default_model"], help="the paper's notation, e.g. '200H~200H~784V'")
     p.add_argument("--arity", type=int, default=2, choices=[2, 4, 8])
-    p.add_argument("--estimator", default="concrete", choices=["concrete", "vimco", "nvil"])
+    from . import estimators
+
+    p.add_argument("--estimator", default="concrete", choices=estimators.names(),
+                   help="; ".join(f"{n}: {estimators.get(n).summary}" for n in estimators.names()))
     p.add_argument("--samples", "-m", type=int, default=1, help="m of the training bound L_m")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
@@ -151,10 +154,11 @@ def config_from_args(args, task: str = "density") -> tuple[RunConfig, int | None
         other = "structured" if spec.conditional else "density"
         raise ValueError(f"--model {args.model!r} is a {'conditional (structured prediction)' if spec.conditional else 'density'} "
                          f"model; use python -m concrete_ref.experiments.{other}")
-    if args.estimator == "vimco" and args.samples < 2:
-        raise ValueError("--estimator vimco needs --samples >= 2 (for m = 1 the paper uses nvil)")
-    if args.estimator == "nvil" and args.samples != 1:
-        raise ValueError("--estimator nvil is the m = 1 estimator; use --samples 1 (vimco for m > 1)")
+    from . import estimators
+
+    reason = estimators.get(args.estimator).check_samples(args.samples)
+    if reason:
+        raise ValueError(f"--estimator {reason}")
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1; got {args.samples}")
     if task == "structured":

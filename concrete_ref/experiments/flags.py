@@ -138,10 +138,12 @@ def _check_model(parser, args, task: str) -> None:
 
 def _check_combinations(parser, args) -> None:
     estimator, samples = getattr(args, "estimator", None), getattr(args, "samples", None)
-    if estimator == "vimco" and samples is not None and samples < 2:
-        parser.error("argument --estimator: vimco needs --samples >= 2 (for m = 1 the paper uses nvil)")
-    if estimator == "nvil" and samples is not None and samples != 1:
-        parser.error("argument --estimator: nvil is the m = 1 estimator; use --samples 1 (vimco for m > 1)")
+    if estimator is not None and samples is not None:
+        from . import estimators
+
+        reason = estimators.get(estimator).check_samples(samples)
+        if reason:
+            parser.error(f"argument --estimator: {reason}")
     if getattr(args, "resume", False) and getattr(args, "fresh", False):
         parser.error("argument --fresh: not allowed with --resume (--resume continues the run's checkpoint, "
                      "--fresh discards it)")

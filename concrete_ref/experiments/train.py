@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from . import estimators
 from . import objectives as O
 from .models import DiscreteLatentModel
 from .provenance import provenance
@@ -114,12 +115,11 @@ class Trainer:
         spec = parse_notation(config.model, config.arity)
         temps = (config.posterior_temperature, config.prior_temperature)
         self.model = DiscreteLatentModel(spec, temperatures=temps, base_rate=base_rate).to(self.device)
-        self.baseline = None
-        params = list(self.model.parameters())
-        if config.estimator == "nvil":
-            ctx_dim = spec.layers[0].units if spec.conditional else spec.layers[-1].units
-            self.baseline = O.NVILBaseline(ctx_dim).to(self.device)
-            params += list(self.baseline.parameters())
+        # the estimator and its own trainable parts (NVIL's baseline network), created after the model so that
+        # the global seed initialises both as it always did
+        self.estimator = estimators.get(config.estimator)(self.model, config).to(self.device)
+        self.baseline = self.estimator.modules().get("baseline")
+        params = list(self.model.parameters()) + list(self.estimator.parameters())
         # Adam in one fused kernel over all parameters (the same update as the per-parameter loop, to
         # float32 rounding); the per-parameter loop was 22-24% of an m = 1 step.
         self.fused_adam = _fused_adam_available(self.device)
@@ -163,31 +163,11 @@ class Trainer:
         return self.split(x)
 
     # ------------------------------------------------------------------ one step
-    def objective(self, x, generator=None, uniforms=None):
-        """Per-example surrogate and the bound it estimates, for the configured estimator; the noise is
-        ``uniforms`` (:meth:`DiscreteLatentModel.draw_uniforms`) when given, else drawn from ``generator``."""
-        c = self.config
-        inp, target = self._inputs(x)
-        kw = dict(generator=generator, target=target, uniforms=uniforms)
-        if c.estimator == "concrete":
-            value = O.concrete_objective(self.model, inp, c.samples, **kw)
-            return value, value.detach(), None
-        if c.estimator == "vimco":
-            value = O.vimco_objective(self.model, inp, c.samples, **kw)
-            return value, value.detach(), None
-        if c.estimator == "nvil":
-            surrogate, baseline_loss, bound = O.nvil_objective(self.model, self.baseline, inp, **kw)
-            return surrogate, bound, baseline_loss
-        raise ValueError(f"estimator must be one of concrete, vimco, nvil; got {c.estimator!r}")
-
     def _loss(self, x, uniforms):
-        """The minibatch loss (negated surrogate, plus NVIL's baseline regression) and the mean bound: the
-        whole differentiable step, a pure function of the batch and its noise (what gets compiled)."""
-        surrogate, bound, baseline_loss = self.objective(x, uniforms=uniforms)
-        loss = -surrogate.mean()
-        if baseline_loss is not None:
-            loss = loss + baseline_loss.mean()
-        return loss, bound.mean()
+        """The minibatch loss of the run's estimator and the mean bound it estimates: the whole
+        differentiable step, a pure function of the batch and its noise (what gets compiled)."""
+        inp, target = self._inputs(x)
+        return self.estimator.loss(inp, self.config.samples, uniforms, target=target)
 
     def compile_step(self) -> float:
         """Compile :meth:`_loss` (forward and backward) with ``torch.compile``; returns the seconds the first
@@ -202,8 +182,7 @@ class Trainer:
         self.model.train()
         x = self._batch()
         c = self.config
-        uniforms = self.model.draw_uniforms(x.shape[0], c.samples if c.estimator != "nvil" else 1, self.noise_gen,
-                                            device=self.device)
+        uniforms = self.estimator.noise(x.shape[0], c.samples, self.noise_gen, device=self.device)
         loss, bound = self._step_fn(x, uniforms)
         if not math.isfinite(float(loss.detach())):
             raise NonFiniteError(f"{c.run_name()}: the training loss is {float(loss.detach())} at step {self.step + 1}; "
@@ -216,8 +195,8 @@ class Trainer:
 
     def _named_parameters(self):
         yield from self.model.named_parameters()
-        if self.baseline is not None:
-            yield from (("baseline." + n, p) for n, p in self.baseline.named_parameters())
+        for name, module in self.estimator.modules().items():
+            yield from ((f"{self.config.estimator}.{name}.{n}", p) for n, p in module.named_parameters())
 
     def check_finite(self) -> None:
         """Raise :class:`NonFiniteError` naming the step if any parameter is NaN or infinite."""
@@ -252,7 +231,8 @@ class Trainer:
         return {
             "config": dataclasses.asdict(self.config),
             "model": self.model.state_dict(),
-            "baseline": self.baseline.state_dict() if self.baseline is not None else None,
+            "baseline": self.baseline.state_dict() if self.baseline is not None else None,  # older readers
+            "estimator": self.estimator.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "data_gen": self.data_gen.get_state(),
             "noise_gen": self.noise_gen.get_state(),
@@ -289,7 +269,9 @@ class Trainer:
                 + ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {mine[k]!r} now" for k in sorted(differ))
             )
         self.model.load_state_dict(state["model"])
-        if self.baseline is not None:
+        if state.get("estimator") is not None:
+            self.estimator.load_state_dict(state["estimator"])
+        elif self.baseline is not None:  # checkpoints written before the estimator interface
             self.baseline.load_state_dict(state["baseline"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.data_gen.set_state(state["data_gen"])
@@ -381,9 +363,11 @@ class Trainer:
                 metrics[f"{split}_nll_relaxed"] = -self.bound(split, k, relaxed=True)
         return metrics
 
-    #: estimators whose best validation checkpoint is evaluated too (early stopping: the paper found the
-    #: score-function estimators "much more prone to overfitting")
-    EARLY_STOPPING = ("nvil", "vimco")
+    @property
+    def early_stopping(self) -> bool:
+        """Whether the best validation checkpoint is evaluated too: for the estimators on the discrete graph
+        (score-function estimators, which the paper early-stopped as "much more prone to overfitting")."""
+        return self.estimator.graph == "discrete"
 
     def results(self, checkpoint: Path | None = None) -> dict:
         """Final evaluation on the discrete graph (train and test), with provenance. For the score-function
@@ -394,7 +378,7 @@ class Trainer:
         metrics = self.evaluate()
         out_best = None
         best_file = checkpoint.with_name("best.pt") if checkpoint is not None else None
-        if (c.estimator in self.EARLY_STOPPING and self.best is not None and best_file is not None
+        if (self.early_stopping and self.best is not None and best_file is not None
                 and best_file.exists() and self.best["step"] != self.step):
             last = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             best = torch.load(best_file, weights_only=False, map_location=self.device)
@@ -414,7 +398,7 @@ class Trainer:
             "provenance": provenance(self.command, self.device),  # at evaluation time
             "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
-        if c.estimator in self.EARLY_STOPPING and self.best is not None:
+        if self.early_stopping and self.best is not None:
             out["best_validation"] = dict(self.best)
             if out_best is not None:
                 out["metrics_best"] = out_best

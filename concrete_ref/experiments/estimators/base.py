@@ -1,0 +1,97 @@
+"""The estimator interface and its registry."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+__all__ = ["Estimator", "REGISTRY", "register", "get", "names"]
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make ``cls`` available as ``--estimator cls.name``."""
+    if not cls.name or cls.name in REGISTRY:
+        raise ValueError(f"estimator name {cls.name!r} is empty or already registered")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get(name: str) -> type:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"estimator must be one of {', '.join(names())}; got {name!r}") from None
+
+
+class Estimator:
+    """One gradient estimator of the training objective of a :class:`DiscreteLatentModel`.
+
+    Subclasses set :attr:`name`, :attr:`graph` (``"relaxed"``: Concrete samples, pathwise gradients;
+    ``"discrete"``: exact samples, score-function gradients), the range of ``m`` they accept, and implement
+    :meth:`loss`. An estimator with trainable parts of its own (a baseline network, a control variate, a
+    temperature) creates them in ``__init__`` and returns them from :meth:`modules`: the trainer optimises
+    them with the model's parameters and checkpoints them by name. The noise is drawn by :meth:`noise`
+    outside :meth:`loss`, so that :meth:`loss` is a pure function of its inputs (what ``torch.compile``
+    needs, and what makes a compiled and an eager step see the same numbers).
+    """
+
+    name: str = ""
+    graph: str = "relaxed"
+    min_samples: int = 1
+    max_samples: int | None = None
+    #: a sentence for ``--help`` and the tables
+    summary: str = ""
+
+    def __init__(self, model, config=None):
+        self.model = model
+        self.config = config
+
+    # ------------------------------------------------------------------ what subclasses provide
+    def modules(self) -> dict[str, nn.Module]:
+        """Trainable parts of the estimator itself, by name (checkpointed under these names)."""
+        return {}
+
+    def samples_drawn(self, m: int) -> int:
+        """How many samples per example one step draws (``m`` for most estimators)."""
+        return m
+
+    def noise(self, batch: int, m: int, generator=None, device=None) -> list:
+        """The uniforms one step consumes, drawn from ``generator`` (default: the model's, for ``m`` samples)."""
+        return self.model.draw_uniforms(batch, self.samples_drawn(m), generator, device=device)
+
+    def loss(self, x, m: int, uniforms, target=None):
+        """``(loss, bound)``: the minibatch loss to *minimise* (its gradient is the estimator) and the mean
+        value of the bound it estimates (detached), for data ``x`` (the context in structured prediction,
+        with ``target`` the bottom half)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checks
+    @classmethod
+    def check_samples(cls, m: int) -> str | None:
+        """``None`` if ``m`` is allowed, else the reason (used by the command lines)."""
+        if m < cls.min_samples:
+            return f"{cls.name} needs --samples >= {cls.min_samples}"
+        if cls.max_samples is not None and m > cls.max_samples:
+            return f"{cls.name} takes --samples <= {cls.max_samples}"
+        return None
+
+    def parameters(self):
+        for module in self.modules().values():
+            yield from module.parameters()
+
+    def state_dict(self) -> dict:
+        return {name: module.state_dict() for name, module in self.modules().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, module in self.modules().items():
+            module.load_state_dict(state[name])
+
+    def to(self, device):
+        for module in self.modules().values():
+            module.to(device)
+        return self
