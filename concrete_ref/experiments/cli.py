@@ -310,7 +310,7 @@ def choose_engine(trainer: Trainer, mode: str, block: int = 20, repeats: int = 5
     import statistics
     import time
 
-    if mode == "no" or (mode == "auto" and trainer.config.steps < 2000):
+    if mode == "no" or (mode == "auto" and trainer.config.steps < 2000) or not trainer.estimator.compilable:
         return {"compile": mode, "compiled": False}
     saved = copy.deepcopy(trainer.state())
     info = {"compile": mode}

@@ -173,6 +173,8 @@ class Trainer:
         """Compile :meth:`_loss` (forward and backward) with ``torch.compile``; returns the seconds the first
         compiled step took. The noise is drawn outside the compiled region from the run's generator, so the
         compiled and eager steps see the same numbers."""
+        if not self.estimator.compilable:
+            raise ValueError(f"the {self.config.estimator} step computes its own gradients: it runs eager")
         self._step_fn = torch.compile(self._loss, dynamic=False)
         self.compiled = True
         self.engine["compiled"] = True
@@ -183,12 +185,16 @@ class Trainer:
         x = self._batch()
         c = self.config
         uniforms = self.estimator.noise(x.shape[0], c.samples, self.noise_gen, device=self.device)
-        loss, bound = self._step_fn(x, uniforms)
-        if not math.isfinite(float(loss.detach())):
-            raise NonFiniteError(f"{c.run_name()}: the training loss is {float(loss.detach())} at step {self.step + 1}; "
-                                 "the run stops (no result is written)")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.estimator.compilable:
+            loss, bound = self._step_fn(x, uniforms)
+            self._check_loss(loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        else:  # the estimator computes its gradients itself (e.g. a variance-tuned control variate)
+            self.optimizer.zero_grad(set_to_none=True)
+            inp, target = self._inputs(x)
+            loss, bound = self.estimator.backward(inp, c.samples, uniforms, target=target)
+            self._check_loss(loss)
         self.optimizer.step()
         self.step += 1
         return float(bound)
@@ -197,6 +203,12 @@ class Trainer:
         yield from self.model.named_parameters()
         for name, module in self.estimator.modules().items():
             yield from ((f"{self.config.estimator}.{name}.{n}", p) for n, p in module.named_parameters())
+
+    def _check_loss(self, loss) -> None:
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{self.config.run_name()}: the training loss is {value} at step {self.step + 1}; "
+                                 "the run stops (no result is written)")
 
     def check_finite(self) -> None:
         """Raise :class:`NonFiniteError` naming the step if any parameter is NaN or infinite."""

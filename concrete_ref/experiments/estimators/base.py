@@ -70,6 +70,19 @@ class Estimator:
         with ``target`` the bottom half)."""
         raise NotImplementedError
 
+    #: whether the step is :meth:`loss` followed by ``loss.backward()`` (and can be compiled). An estimator
+    #: whose gradients are not those of one loss (REBAR and RELAX tune their control variates to minimise
+    #: the estimator's variance, which needs the gradient of a gradient) sets it False and overrides
+    #: :meth:`backward`.
+    compilable: bool = True
+
+    def backward(self, x, m: int, uniforms, target=None):
+        """Set ``.grad`` of the model's and the estimator's parameters for one minibatch (the optimiser
+        then steps); returns ``(loss, bound)``, detached. Default: ``loss.backward()`` of :meth:`loss`."""
+        loss, bound = self.loss(x, m, uniforms, target=target)
+        loss.backward()
+        return loss.detach(), bound
+
     # ------------------------------------------------------------------ checks
     @classmethod
     def check_samples(cls, m: int) -> str | None:
