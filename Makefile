@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Two cores: keep BLAS/torch to one thread per process unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: env book test unit nbval notebooks results-pages clean
+.PHONY: env book test unit nbval nbval-alt notebooks results-pages clean
 
 env: $(STAMP)
 
@@ -36,6 +36,18 @@ unit: env
 
 nbval: env
 	$(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -q
+
+# The chapters again under another numeric setting (.ci/run calls it after `make test`): one thread, and
+# the kernels of an older x86-64 CPU in numpy (its SSE4.2 baseline), OpenBLAS (Sandybridge: no FMA),
+# PyTorch (no vectorisation), MKL and oneDNN (SSE4), and glibc's libm (no FMA/AVX2, which moves even the
+# seeded random draws in their last bit). Every checked output must still match (see the README).
+NBVAL_ALT_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=Sandybridge \
+	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR" ATEN_CPU_CAPABILITY=default \
+	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F
+
+nbval-alt: env
+	env $(NBVAL_ALT_ENV) $(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=600 --durations=5 -q
 
 # Re-execute every chapter in place (regenerates the committed outputs).
 notebooks: env
