@@ -6,30 +6,43 @@ lambda.  Everything here is NumPy plus autograd; nothing imports torch (the PyTo
 in :mod:`concrete_ref.experiments`).
 """
 
-from .binary import (
-    binary_concrete_log_density,
-    binary_concrete_sample,
-    logistic_log_density,
-    logistic_sample,
-    logistic_transform,
-    sigmoid,
-)
-from .concrete import (
-    ConcreteUnderflowWarning,
-    concrete_log_density,
-    concrete_sample,
-    exp_concrete_log_density,
-    exp_concrete_sample,
-    exp_concrete_transform,
-)
-from .gumbel import (
-    gumbel_log_density,
-    gumbel_max_sample,
-    logistic_noise_log_density,
-    sample_gumbel,
-    sample_logistic,
-    sample_uniform,
-)
+# The public functions, imported on first use (PEP 562): `import concrete_ref` stays fast (the core's
+# autograd/scipy imports take about 2 s), so the command lines' --help answers at once.
+_LAZY = {
+    "ConcreteUnderflowWarning": "concrete",
+    "binary_concrete_log_density": "binary",
+    "binary_concrete_sample": "binary",
+    "concrete_log_density": "concrete",
+    "concrete_sample": "concrete",
+    "exp_concrete_log_density": "concrete",
+    "exp_concrete_sample": "concrete",
+    "exp_concrete_transform": "concrete",
+    "gumbel_log_density": "gumbel",
+    "gumbel_max_sample": "gumbel",
+    "logistic_log_density": "binary",
+    "logistic_noise_log_density": "gumbel",
+    "logistic_sample": "binary",
+    "logistic_transform": "binary",
+    "sample_gumbel": "gumbel",
+    "sample_logistic": "gumbel",
+    "sample_uniform": "gumbel",
+    "sigmoid": "binary",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .provenance import code_state, dirty_digest, repo_root
-from .train import RunConfig, Trainer, atomic_write_json
+from .config import RESUMABLE_CHANGES, RunConfig
 
 #: posterior (lambda1) and prior (lambda2) temperatures by arity (App. C.4 / D.5)
 TEMPERATURES = {2: (2 / 3, 1 / 2), 4: (1.0, 2 / 3), 8: (2 / 3, 2 / 5)}
@@ -252,7 +252,7 @@ def check_result_slot(out: Path, cfg: RunConfig) -> None:
     except (ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{out} exists and is not a readable result file ({exc}); move it away first") from None
     mine = dataclasses.asdict(cfg)
-    differ = sorted(k for k in mine if k not in Trainer.RESUMABLE_CHANGES and saved.get(k) != mine[k])
+    differ = sorted(k for k in mine if k not in RESUMABLE_CHANGES and saved.get(k) != mine[k])
     if differ:
         raise SystemExit(f"{out} holds a result of another configuration ("
                          + ", ".join(f"{k}: {saved.get(k)!r} there, {mine[k]!r} here" for k in differ)
@@ -300,7 +300,7 @@ def load_checkpoint(checkpoint: Path) -> dict:
                          "pass --fresh to discard it and start the run again") from None
 
 
-def choose_engine(trainer: Trainer, mode: str, block: int = 20, repeats: int = 5) -> dict:
+def choose_engine(trainer, mode: str, block: int = 20, repeats: int = 5) -> dict:
     """Decide whether the run's step is compiled. ``auto`` (runs of at least 2,000 steps) compiles, then
     times eager and compiled blocks of ``block`` steps alternately, ``repeats`` times each (so that a busy
     machine slows both alike), and keeps the path with the smaller median; this happens on a saved copy of
@@ -391,6 +391,8 @@ def _train_and_evaluate(args, argv, task: str) -> dict:
 
 
 def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict:
+    from .train import Trainer, atomic_write_json
+
     data = load_dataset(args.dataset)
     train = np.asarray(data["train"][: cfg.train_examples], dtype=np.float64)
     split = split_top_bottom if task == "structured" else None

@@ -16,7 +16,14 @@ See :mod:`concrete_ref.experiments.cli` for presets and the choices the paper le
 
 from .cli import PRESETS, TEMPERATURES, build_parser, config_from_args, load_dataset  # noqa: F401
 from .cli import main as _main
-from .train import Trainer  # noqa: F401
+
+
+def __getattr__(name):  # the trainer on first use: ``--help`` must not wait for torch
+    if name == "Trainer":
+        from .train import Trainer
+
+        return Trainer
+    raise AttributeError(name)
 
 
 def main(argv=None) -> dict:

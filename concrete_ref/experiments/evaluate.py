@@ -17,17 +17,19 @@ import sys
 import time
 
 import numpy as np
-import torch
 
-from . import objectives as O
 from .cli import evenly_spaced, experiment_process, load_dataset, split_top_bottom
+from .config import RunConfig
 from .provenance import provenance, repo_root
-from .train import RunConfig, Trainer, atomic_write_json
 
 KS = (1, 10, 100, 1000, 10_000, 50_000)
 
 
-def load_trainer(run: str, device: str = "cpu") -> Trainer:
+def load_trainer(run: str, device: str = "cpu"):
+    import torch
+
+    from .train import Trainer
+
     state = torch.load(repo_root() / "runs" / run / "checkpoint.pt", weights_only=False, map_location="cpu")
     cfg = RunConfig(**state["config"])
     data = load_dataset(cfg.dataset)
@@ -55,7 +57,11 @@ def main(argv=None) -> dict:
 
 
 def _ksweep(args, argv) -> dict:
+    import torch
+
+    from . import objectives as O
     from .cli import resolve_device
+    from .train import atomic_write_json
 
     torch.set_num_threads(args.threads or 1)
     device = resolve_device(args.device)

@@ -17,6 +17,14 @@ from .cli import build_parser, config_from_args, load_dataset, split_top_bottom 
 from .cli import main as _main
 
 
+def __getattr__(name):  # the trainer on first use: ``--help`` must not wait for torch
+    if name == "Trainer":
+        from .train import Trainer
+
+        return Trainer
+    raise AttributeError(name)
+
+
 def main(argv=None) -> dict:
     return _main(argv, task="structured", description=__doc__)
 

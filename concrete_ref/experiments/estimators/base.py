@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch.nn as nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported by the estimators' methods, not by the registry (fast --help)
+    import torch.nn as nn
 
 __all__ = ["Estimator", "REGISTRY", "register", "get", "names"]
 

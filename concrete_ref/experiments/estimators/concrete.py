@@ -4,7 +4,6 @@ gradient is the pathwise gradient (:func:`..objectives.concrete_objective`)."""
 
 from __future__ import annotations
 
-from .. import objectives as O
 from .base import Estimator, register
 
 
@@ -15,5 +14,7 @@ class Concrete(Estimator):
     summary = "relaxed multi-sample bound, pathwise gradient (the paper)"
 
     def loss(self, x, m, uniforms, target=None):
+        from .. import objectives as O
+
         value = O.concrete_objective(self.model, x, m, target=target, uniforms=uniforms)
         return -value.mean(), value.detach().mean()

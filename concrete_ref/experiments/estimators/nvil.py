@@ -3,7 +3,6 @@ input-dependent baseline network and variance normalisation (:func:`..objectives
 
 from __future__ import annotations
 
-from .. import objectives as O
 from .base import Estimator, register
 
 
@@ -16,6 +15,8 @@ class NVIL(Estimator):
 
     def __init__(self, model, config=None):
         super().__init__(model, config)
+        from .. import objectives as O
+
         spec = model.spec
         self.baseline = O.NVILBaseline(spec.layers[0].units if spec.conditional else spec.layers[-1].units)
 
@@ -27,6 +28,8 @@ class NVIL(Estimator):
         return {"baseline": self.baseline}
 
     def loss(self, x, m, uniforms, target=None):
+        from .. import objectives as O
+
         surrogate, baseline_loss, bound = O.nvil_objective(self.model, self.baseline, x, target=target,
                                                            uniforms=uniforms)
         return -surrogate.mean() + baseline_loss.mean(), bound.mean()

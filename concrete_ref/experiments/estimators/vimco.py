@@ -3,7 +3,6 @@ signals (:func:`..objectives.vimco_objective`)."""
 
 from __future__ import annotations
 
-from .. import objectives as O
 from .base import Estimator, register
 
 
@@ -19,5 +18,7 @@ class VIMCO(Estimator):
         return "vimco needs --samples >= 2 (for m = 1 the paper uses nvil)" if m < 2 else None
 
     def loss(self, x, m, uniforms, target=None):
+        from .. import objectives as O
+
         value = O.vimco_objective(self.model, x, m, target=target, uniforms=uniforms)
         return -value.mean(), value.detach().mean()
