@@ -132,8 +132,22 @@ def read_result_file(path: Path) -> dict:
     return res
 
 
+def committed_results_dir() -> Path:
+    """The committed results: ``data/results/`` of the repository this package runs from (a clone, an
+    editable install) or, for a package installed from a wheel (Colab, ``pip install``), the copy of that
+    folder that the build puts inside the package (``concrete_ref/_results``, see ``setup.py``)."""
+    here = repo_root() / "data" / "results"
+    if here.is_dir():
+        return here
+    packaged = Path(__file__).resolve().parents[1] / "_results"
+    if packaged.is_dir():
+        return packaged
+    raise FileNotFoundError(f"no committed results: neither {here} nor {packaged} exists (install the package "
+                            "from the repository, whose build copies data/results into it)")
+
+
 def _result_paths(results_dir: Path | None) -> list[Path]:
-    results_dir = Path(results_dir or repo_root() / "data" / "results")
+    results_dir = Path(results_dir or committed_results_dir())
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no such results folder")
     return sorted(results_dir.glob("*.json"))
