@@ -9,5 +9,6 @@ module of this package, decorate it with :func:`register` and import the module 
 
 from .base import REGISTRY, Estimator, get, names, register  # noqa: F401
 from . import concrete, nvil, vimco  # noqa: F401,E402  (registration)
+from . import arm, disarm, gumbel_rao, rebar, relax, st_gumbel  # noqa: F401,E402  (registration)
 
 __all__ = ["Estimator", "REGISTRY", "get", "names", "register"]

@@ -7,7 +7,10 @@ with the rest of the graph resampled. :func:`walk` evaluates the model on any su
 ``log_weights`` exactly: the layers in :meth:`~DiscreteLatentModel.sampling_order` (bottom-up through the
 inference network of a density model; top-down through the prior of a conditional model), each layer's
 logits computed from the *value* ``2 s - 1`` of the layer before (centred by the running averages of
-App. D.4 in a density model's inference network), and then the generative model.
+App. D.4 in a density model's inference network), and then the generative model. A walk reads the
+centering averages and never moves them: an estimator calls :func:`update_centering` once per step,
+after all its walks, with its exact sample (what one ``log_weights`` call in training mode does).
+This module is a helper; it registers no estimator.
 
 A layer's state ``s`` is 0/1 when exact; it may also be a relaxed state in (0, 1) (a control variate
 evaluates the model there) or a straight-through state (forward 0/1, backward relaxed). Every Bernoulli
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..models import bernoulli_log_likelihood
-from ..relaxed import logistic_from_uniform, uniform_noise
+from ..relaxed import logistic_from_uniform
 
 __all__ = ["require_binary", "Nets", "Walk", "walk", "bernoulli_mass", "logistic", "hard", "conditional_logistic",
            "update_centering", "distribution_parameters", "two_sets_of_uniforms", "model_dtype", "layer_indices"]

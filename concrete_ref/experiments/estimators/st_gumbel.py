@@ -66,7 +66,7 @@ class STGumbel(Estimator):
     def loss(self, x, m, uniforms, target=None):
         from . import _walk as W
 
-        u = uniforms
+        u = uniforms[: len(self.model.codes)]  # (gumbel-rao appends its conditional uniforms)
 
         def pick(s, logits):
             z = W.logistic(logits, u[s])
