@@ -88,3 +88,10 @@ def test_the_book_example_estimator_is_unbiased():
 def test_the_add_an_estimator_page_includes_the_tested_example():
     page = (ROOT / "book" / "add_an_estimator.md").read_text()
     assert "examples/reinforce_estimator.py" in page
+
+
+@pytest.mark.parametrize("name", ["arm", "disarm", "rebar", "relax", "st-gumbel", "gumbel-rao"])
+def test_binary_only_estimators_refuse_n_ary_models_on_the_command_line(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        density.main(["--dataset", "synthetic", "--model", "24H-784V", "--arity", "4", "--estimator", name])
+    assert exc.value.code == 2 and "supports --arity 2 only" in capsys.readouterr().err

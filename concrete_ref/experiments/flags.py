@@ -144,6 +144,9 @@ def _check_combinations(parser, args) -> None:
         reason = estimators.get(estimator).check_samples(samples)
         if reason:
             parser.error(f"argument --estimator: {reason}")
+        reason = estimators.get(estimator).check_arity(getattr(args, "arity", 2))
+        if reason:
+            parser.error(f"argument --estimator: {reason}")
     if getattr(args, "resume", False) and getattr(args, "fresh", False):
         parser.error("argument --fresh: not allowed with --resume (--resume continues the run's checkpoint, "
                      "--fresh discards it)")

@@ -37,6 +37,7 @@ from .base import Estimator, register
 class ARM(Estimator):
     name = "arm"
     graph = "discrete"
+    arities = (2,)  # binary latent layers only
     min_samples = max_samples = 1
     summary = "augment-REINFORCE-merge: antithetic pair per layer (unbiased; m = 1; binary layers)"
 

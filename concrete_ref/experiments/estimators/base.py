@@ -47,6 +47,8 @@ class Estimator:
     graph: str = "relaxed"
     min_samples: int = 1
     max_samples: int | None = None
+    #: the latent arities it supports (None: any)
+    arities: tuple | None = None
     #: a sentence for ``--help`` and the tables
     summary: str = ""
 
@@ -94,6 +96,14 @@ class Estimator:
             return f"{cls.name} needs --samples >= {cls.min_samples}"
         if cls.max_samples is not None and m > cls.max_samples:
             return f"{cls.name} takes --samples <= {cls.max_samples}"
+        return None
+
+    @classmethod
+    def check_arity(cls, arity: int) -> str | None:
+        """``None`` if latent layers of this arity are supported, else the reason (used by the command lines)."""
+        if cls.arities is not None and arity not in cls.arities:
+            allowed = ", ".join(str(a) for a in cls.arities)
+            return f"{cls.name} supports --arity {allowed} only; got {arity}"
         return None
 
     def parameters(self):

@@ -53,6 +53,7 @@ from .base import Estimator, register
 class REBAR(Estimator):
     name = "rebar"
     graph = "discrete"
+    arities = (2,)  # binary latent layers only
     min_samples = max_samples = 1
     compilable = False
     init_eta = 1.0

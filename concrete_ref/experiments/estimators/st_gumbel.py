@@ -39,6 +39,7 @@ from .base import Estimator, register
 class STGumbel(Estimator):
     name = "st-gumbel"
     graph = "discrete"  # the forward pass (and the reported bound) is the discrete model's
+    arities = (2,)  # binary latent layers only
     min_samples = max_samples = 1
     summary = ("straight-through Gumbel-softmax: forward on the exact sample, backward through its Concrete "
                "relaxation from the same noise (biased; m = 1; binary layers)")
