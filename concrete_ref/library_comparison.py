@@ -29,6 +29,19 @@ implementation on exactly the same inputs:
    constants, and broadcasting makes a table).  :func:`batched_temperature_shapes` reports the shapes and
    checks that the diagonal is the right answer.
 
+4. **The fixed simplex tolerance.**  ``constraints.simplex`` accepts :math:`|\sum_k x_k - 1| < 10^{-6}` whatever
+   the dtype and :math:`K`: float32 samples without a single underflowed coordinate miss it at low
+   temperature (the rounding of ``logsumexp`` of scores of size :math:`1/\lambda` lands in every
+   coordinate), while a float64 vector off the simplex by :math:`5\cdot 10^{-7}` passes.
+   :func:`simplex_tolerance_comparison` measures both against :func:`concrete_ref._validation.simplex_tolerance`.
+
+5. **What is exported.**  ``ExpRelaxedCategorical`` and ``LogitRelaxedBernoulli``, the log-space classes, are
+   not in the ``torch.distributions`` namespace; :func:`torch_exports` says where each class lives.
+
+:func:`relaxed_nan_rate` and :func:`exp_relaxed_nonfinite` are the lean counts behind Chapter 4's figure
+(NaN rate of the simplex ``log_prob`` against the temperature) and its log-space check;
+:func:`eq27_binary_terms` evaluates both densities of the paper's Eq. (27) at a posterior sample.
+
 PyTorch is imported inside the functions, so importing this module needs only NumPy; it is not
 imported by :mod:`concrete_ref` (whose core never imports torch).  Sampling seeds PyTorch's CPU
 generator inside :func:`torch.random.fork_rng`, which leaves the caller's global RNG state untouched.
@@ -51,6 +64,12 @@ __all__ = [
     "relaxed_categorical_failures",
     "logit_relaxed_bernoulli_log_prob",
     "batched_temperature_shapes",
+    "relaxed_nan_rate",
+    "exp_relaxed_nonfinite",
+    "torch_exports",
+    "simplex_tolerance_comparison",
+    "underflowed_sample_demo",
+    "eq27_binary_terms",
 ]
 
 _DTYPES = ("float32", "float64")
@@ -321,4 +340,174 @@ def batched_temperature_shapes(temperatures=(0.5, 1.0, 2.0), num_categories=4, s
         "off_diagonal_is_mixed_constant": mixed_ok,
         "torch_exp_relaxed_log_prob": torch_exp_lp,
         "ours_log_density": ours,
+    }
+
+
+def relaxed_nan_rate(temperature, num_categories, num_samples=20_000, seed=0, dtype="float32"):
+    r"""NaN count of ``RelaxedOneHotCategorical.log_prob`` on its own samples (uniform logits).
+
+    Draws ``num_samples`` samples with ``rsample`` (``torch.manual_seed(seed)`` inside ``fork_rng``) and
+    evaluates ``log_prob`` with ``validate_args=False``.  Returns a dict: ``nan`` (NaN log densities),
+    ``zero_coordinate`` (samples with a coordinate exactly 0) and ``num_samples``.  The lean version of
+    :func:`relaxed_categorical_failures`, for sweeps over the temperature.
+    """
+    torch = _torch()
+    from torch.distributions import RelaxedOneHotCategorical
+
+    tdt, ndt = _torch_dtype(dtype)
+    lg = torch.as_tensor(_logits_array(None, num_categories, ndt))
+    tau = torch.tensor(_check_temperature(temperature), dtype=tdt)
+    dist = RelaxedOneHotCategorical(tau, logits=lg, validate_args=False)
+    with _seeded(seed):
+        x = dist.rsample((int(num_samples),))
+    lp = dist.log_prob(x)
+    return {"nan": int(torch.isnan(lp).sum()), "zero_coordinate": int((x == 0).any(dim=-1).sum()),
+            "num_samples": int(num_samples)}
+
+
+def exp_relaxed_nonfinite(temperature, num_categories, num_samples=20_000, seed=0, dtype="float32"):
+    r"""``(nan, inf)`` counts of ``ExpRelaxedCategorical.log_prob`` on its own samples (uniform logits)."""
+    torch = _torch()
+    from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
+
+    tdt, ndt = _torch_dtype(dtype)
+    lg = torch.as_tensor(_logits_array(None, num_categories, ndt))
+    dist = ExpRelaxedCategorical(torch.tensor(_check_temperature(temperature), dtype=tdt), logits=lg,
+                                 validate_args=False)
+    with _seeded(seed):
+        y = dist.rsample((int(num_samples),))
+    lp = dist.log_prob(y)
+    return int(torch.isnan(lp).sum()), int(torch.isinf(lp).sum())
+
+
+_RELAXED_CLASSES = {
+    "RelaxedOneHotCategorical": "torch.distributions.relaxed_categorical",
+    "ExpRelaxedCategorical": "torch.distributions.relaxed_categorical",
+    "RelaxedBernoulli": "torch.distributions.relaxed_bernoulli",
+    "LogitRelaxedBernoulli": "torch.distributions.relaxed_bernoulli",
+}
+
+
+def torch_exports():
+    r"""For each relaxed class: whether ``torch.distributions`` exports it (``hasattr`` and ``__all__``) and
+    whether it can be imported from its module.  Returns ``{name: {"exported", "in_all", "module",
+    "importable"}}``."""
+    import importlib
+
+    torch = _torch()
+    out = {}
+    for name, module in _RELAXED_CLASSES.items():
+        mod = importlib.import_module(module)
+        out[name] = {"exported": hasattr(torch.distributions, name),
+                     "in_all": name in getattr(torch.distributions, "__all__", ()),
+                     "module": module, "importable": hasattr(mod, name)}
+    return out
+
+
+def simplex_tolerance_comparison(num_categories=10, temperature=0.05, num_samples=20_000, seed=0,
+                                 float64_offset=5e-7):
+    r"""PyTorch's fixed support tolerance (``constraints.simplex``: :math:`|\sum_k x_k - 1| < 10^{-6}`) against
+    the reference's :func:`concrete_ref._validation.simplex_tolerance` (:math:`4\max(K, 16)\,\varepsilon`).
+
+    On float32 ``RelaxedOneHotCategorical`` samples (uniform logits) **without** a coordinate equal to 0,
+    counts those that fail PyTorch's check and those beyond the reference tolerance, and reports the largest
+    :math:`|\sum_k x_k - 1|` (summed in float64).  Then builds a float64 point of the open simplex and moves
+    one coordinate by ``float64_offset``: PyTorch's check accepts it, the reference (float64 tolerance
+    about :math:`1.4\cdot 10^{-14}`) rejects it.
+    """
+    torch = _torch()
+    from torch.distributions import RelaxedOneHotCategorical, constraints
+
+    from ._validation import simplex_tolerance
+
+    k = int(num_categories)
+    dist = RelaxedOneHotCategorical(torch.tensor(_check_temperature(temperature)), logits=torch.zeros(k),
+                                    validate_args=False)
+    with _seeded(seed):
+        x = dist.rsample((int(num_samples),))
+    interior = ~(x == 0).any(dim=-1)
+    xi = x[interior]
+    err = (xi.double().sum(-1) - 1).abs().numpy()
+    tol32 = simplex_tolerance(np.float32, k)
+    point = np.full(k, 1.0 / k)
+    point[0] += float64_offset
+    tol64 = simplex_tolerance(np.float64, k)
+    return {
+        "num_samples": int(num_samples), "interior_samples": int(interior.sum()),
+        "torch_rejects_interior": int((~constraints.simplex.check(xi)).sum()),
+        "ours_rejects_interior": int((err > tol32).sum()), "max_sum_error": float(err.max(initial=0.0)),
+        "ours_tolerance_float32": tol32, "ours_tolerance_float64": tol64,
+        "float64_offset": float(float64_offset),
+        "torch_accepts_off_simplex_float64": bool(constraints.simplex.check(torch.tensor(point)).item()),
+        "ours_rejects_off_simplex_float64": bool(abs(point.sum() - 1) > tol64),
+    }
+
+
+def underflowed_sample_demo(num_categories=10, temperature=0.05, num_samples=1000, seed=0):
+    r"""One ``RelaxedOneHotCategorical`` sample with a coordinate exactly 0, scored three ways.
+
+    Returns a dict: ``torch_simplex`` (``RelaxedOneHotCategorical.log_prob(x)``, NaN), ``torch_log_space``
+    (``ExpRelaxedCategorical.log_prob(y)`` at the log-space sample ``y`` with ``x = exp(y)``), ``ours``
+    (:func:`concrete_ref.exp_concrete_log_density` at ``y``, float32), ``min_y`` and ``ours_simplex_error``:
+    the message of the ``ValueError`` that :func:`concrete_ref.concrete_log_density` raises at ``x``
+    (``None`` if it does not raise).
+    """
+    torch = _torch()
+    from torch.distributions import RelaxedOneHotCategorical
+    from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
+
+    from .concrete import concrete_log_density, exp_concrete_log_density
+
+    y, x = torch_relaxed_categorical_samples(temperature, None, num_categories, num_samples, seed, "float32")
+    rows = np.flatnonzero(np.any(x == 0, axis=-1))
+    if rows.size == 0:
+        raise ValueError("no sample with a coordinate equal to 0; lower the temperature or draw more samples")
+    i = int(rows[0])
+    tau, lg = torch.tensor(float(temperature)), torch.zeros(int(num_categories))
+    torch_simplex = float(RelaxedOneHotCategorical(tau, logits=lg, validate_args=False).log_prob(
+        torch.from_numpy(x[i])))
+    torch_log = float(ExpRelaxedCategorical(tau, logits=lg, validate_args=False).log_prob(torch.from_numpy(y[i])))
+    ours = float(exp_concrete_log_density(y[i], np.zeros(int(num_categories), np.float32), np.float32(temperature)))
+    try:
+        concrete_log_density(x[i], np.zeros(int(num_categories), np.float32), np.float32(temperature))
+        message = None
+    except ValueError as err:
+        message = str(err)
+    return {"index": i, "min_y": float(y[i].min()), "torch_simplex": torch_simplex, "torch_log_space": torch_log,
+            "ours": ours, "ours_simplex_error": message}
+
+
+def eq27_binary_terms(posterior_logits, prior_logits, posterior_temperature=2 / 3, prior_temperature=0.5,
+                      noise=0.0, dtype="float32"):
+    r"""Both densities of the paper's Eq. (27) at a posterior sample, by PyTorch and by the reference.
+
+    In Eq. (27) the sample is drawn from the posterior, :math:`Y = (\log\alpha(x) + L)/\lambda_1` (Eq. 26),
+    and **both** the posterior density :math:`g_{\alpha,\lambda_1}(Y \mid x)` and the prior density
+    :math:`f_{a,\lambda_2}(Y)` are evaluated at it.  For each posterior logit :math:`\log\alpha(x)` (the
+    columns) and prior logit :math:`\log a` (the rows), with logistic noise ``noise`` (a number or an array
+    broadcasting against the columns), returns a dict of arrays:
+
+    * ``y``: the posterior samples, shape ``(C,)``;
+    * ``torch_prior``, ``ours_prior``: :math:`\log f_{a,\lambda_2}(y)`, shape ``(R, C)``, by
+      ``LogitRelaxedBernoulli(prior_temperature, logits=prior_logit).log_prob`` and by
+      :func:`concrete_ref.logistic_log_density`;
+    * ``torch_posterior``, ``ours_posterior``: :math:`\log g_{\alpha,\lambda_1}(y)`, shape ``(C,)``;
+    * ``d_prior``: :math:`\log a - \lambda_2 y`, whose ``exp`` PyTorch forms (overflow above 88.72 in
+      float32), and ``d_posterior`` :math:`= \log\alpha(x) - \lambda_1 y = -L` (up to rounding).
+    """
+    from .binary import logistic_log_density
+
+    _, ndt = _torch_dtype(dtype)
+    post = np.asarray(posterior_logits, dtype=ndt)
+    prior = np.asarray(prior_logits, dtype=ndt)[:, None]
+    lam1, lam2 = ndt.type(posterior_temperature), ndt.type(prior_temperature)
+    y = ((post + np.asarray(noise, dtype=ndt)) / lam1).astype(ndt)
+    return {
+        "y": y,
+        "torch_prior": logit_relaxed_bernoulli_log_prob(y[None, :], prior, lam2, dtype=dtype),
+        "ours_prior": np.asarray(logistic_log_density(y[None, :], prior, lam2)),
+        "torch_posterior": logit_relaxed_bernoulli_log_prob(y, post, lam1, dtype=dtype),
+        "ours_posterior": np.asarray(logistic_log_density(y, post, lam1)),
+        "d_prior": (prior - lam2 * y[None, :]).astype(ndt),
+        "d_posterior": (post - lam1 * y).astype(ndt),
     }
