@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Two cores: keep BLAS/torch to one thread per process unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: env book test unit nbval nbval-alt notebooks results-pages clean
+.PHONY: env book pdf test unit nbval nbval-alt notebooks results-pages clean
 
 env: $(STAMP)
 
@@ -26,6 +26,12 @@ $(STAMP): requirements.txt pyproject.toml
 book: env
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html: open _build/html/index.html in a browser."
+
+# The whole book as one PDF (XeLaTeX; Debian: texlive-xetex texlive-latex-extra texlive-fonts-recommended
+# latexmk fonts-freefont-otf lmodern): _build/latex/concrete_book.pdf
+pdf: env
+	$(BIN)/jupyter-book build . --builder pdflatex
+	@echo "The PDF is _build/latex/concrete_book.pdf"
 
 test: env
 	$(BIN)/python -m pytest tests chapters --nbval-lax --nbval-current-env \
