@@ -323,15 +323,16 @@ def log_convexity_decomposition(x, logit, temperature):
 # ---------------------------------------------------------------------------------------------------
 
 def softmax_chart(u):
-    r"""The relative-coordinate chart: :math:`u \in \mathbb{R}^{n-1} \mapsto y = (u, 0) - \mathrm{L\Sigma E}(u, 0)`,
-    a point of the log-simplex with :math:`u_k = y_k - y_n`.  ``u`` has shape ``(..., n-1)``."""
+    r"""The chart of the log-ratio (relative) coordinates of Chapter 3:
+    :math:`w \in \mathbb{R}^{n-1} \mapsto y = (w, 0) - \mathrm{L\Sigma E}(w, 0)`, a point of the log-simplex with
+    :math:`w_k = y_k - y_n`.  ``u`` (the argument, :math:`w`) has shape ``(..., n-1)``."""
     u = np.asarray(u, dtype=np.float64)
     full = np.concatenate([u, np.zeros(u.shape[:-1] + (1,))], axis=-1)
     return full - logsumexp(full, axis=-1, keepdims=True)
 
 
 def softmax_chart_jacobian_det(u) -> float:
-    r""":math:`\det \partial x_{1:n-1}/\partial u` for :math:`x = \mathrm{softmax}(u, 0)`, by autograd's Jacobian
+    r""":math:`\det \partial x_{1:n-1}/\partial w` for :math:`x = \mathrm{softmax}(w, 0)`, by autograd's Jacobian
     (a single point ``u`` of shape ``(n-1,)``).  (4.7) says it equals :math:`\prod_{k=1}^n x_k`."""
     import autograd.numpy as anp
     from autograd import jacobian
@@ -355,9 +356,9 @@ def exp_chart_jacobian_det(y_first) -> float:
 
 def relative_density_integral(log_density, logits, temperature, rtol: float = 1e-10) -> float:
     r"""Integral of ``exp(log_density(y, logits, temperature))`` over the relative coordinates
-    :math:`u = (y_1 - y_3, y_2 - y_3) \in \mathbb{R}^2` of the log-simplex (``n = 3``, :func:`softmax_chart`),
+    :math:`w = (y_1 - y_3, y_2 - y_3) \in \mathbb{R}^2` of the log-simplex (``n = 3``, :func:`softmax_chart`),
     by adaptive cubature (``scipy.integrate.cubature``) on the box of half-width :math:`36/\lambda`, outside
-    which an ExpConcrete distribution has mass below :math:`10^{-14}` (:math:`u_k` is a shifted logistic
+    which an ExpConcrete distribution has mass below :math:`10^{-14}` (:math:`w_k` is a shifted logistic
     variable divided by :math:`\lambda`)."""
     half = 36.0 / temperature
 
@@ -652,7 +653,7 @@ def check_chart_determinants(relative_det=None, first_det=None, ns=(2, 3, 5, 8),
             d1 = exp_chart_jacobian_det(y[:-1])
             worst_first = max(worst_first, abs(d1 - first_det(x)) / abs(d1))
     cases = len(ns) * points
-    return [Check("(4.7): det d x_{1:n-1} / d u = prod_{k=1}^n x_k", "max relative error", worst_rel, tol, cases=cases),
+    return [Check("(4.7): det d x_{1:n-1} / d w = prod_{k=1}^n x_k", "max relative error", worst_rel, tol, cases=cases),
             Check("det d x_{1:n-1} / d y_{1:n-1} = prod_{k<n} x_k", "max relative error", worst_first, tol, cases=cases)]
 
 
@@ -660,19 +661,19 @@ def check_relative_normalisation(log_density=None, logits=np.log([2.0, 0.5, 1.0]
                                  tol: float = 1e-8) -> Check:
     r"""The reference measure of :math:`\kappa` (``n = 3``): ``exp(log_density)`` (default
     :func:`concrete_ref.exp_concrete_log_density`) integrates to 1 over the relative coordinates
-    :math:`u = (y_1 - y_3, y_2 - y_3)` (:func:`relative_density_integral`)."""
+    :math:`w = (y_1 - y_3, y_2 - y_3)` (:func:`relative_density_integral`)."""
     from .concrete import exp_concrete_log_density
 
     log_density = exp_concrete_log_density if log_density is None else log_density
     worst = max(abs(relative_density_integral(log_density, logits, lam) - 1) for lam in temperatures)
-    return Check("kappa integrates to 1 over u = (y_1 - y_3, y_2 - y_3)", "max abs(integral - 1)", worst, tol,
+    return Check("kappa integrates to 1 over w = (y_1 - y_3, y_2 - y_3)", "max abs(integral - 1)", worst, tol,
                  cases=len(temperatures))
 
 
 def simplex_kl_quadrature(logits_q, temp_q, logits_p, temp_p, density=None, rtol: float = 1e-9) -> float:
     r""":math:`\mathrm{KL}(\mathrm{Concrete}(\alpha, \lambda_1)\,\|\,\mathrm{Concrete}(a, \lambda_2))` for ``n = 3``
     in simplex space, from Eq. (11) as printed (``density``, default :func:`eq11_density_float`), by cubature
-    over the relative coordinates :math:`u`: :math:`\int q(x(u))\prod_k x_k(u)\,\log(q/p)(x(u))\,du`."""
+    over the relative coordinates :math:`w`: :math:`\int q(x(w))\prod_k x_k(w)\,\log(q/p)(x(w))\,dw`."""
     density = eq11_density_float if density is None else density
     half = 36.0 / min(temp_q, temp_p)
 

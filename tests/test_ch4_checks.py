@@ -158,7 +158,7 @@ def test_chart_determinants_detect_swapped_products():
 
 
 def test_relative_normalisation_detects_the_wrong_measure():
-    # kappa(y) e^{-y_n} is the density in the first coordinates: over u it does not integrate to 1
+    # kappa(y) e^{-y_n} is the density in the first coordinates: over w it does not integrate to 1
     wrong = lambda y, la, lam: cr.exp_concrete_log_density(y, la, lam) - y[..., -1]  # noqa: E731
     ok, bad = _pair(ls.check_relative_normalisation, wrong, temperatures=(1.0,))
     assert ok and not bad
