@@ -21,8 +21,14 @@ converges slowly for densities that are singular at the vertices (the Concrete d
 left, :math:`e_2` bottom right, :math:`e_3` top); :func:`from_plane` inverts it.  The map is affine,
 so it sends cells to congruent equilateral triangles and preserves ratios of areas.
 
-**Drawing** (:func:`draw_simplex_density`, :func:`draw_vertex_masses`) imports matplotlib inside
-the function, so ``import concrete_ref.simplex`` needs NumPy only.
+**Log-ratio coordinates.**  :func:`to_log_ratios` and :func:`from_log_ratios` map the open simplex
+:math:`\Delta^{n-1}` onto :math:`\mathbb{R}^{n-1}` and back: :math:`w_k = \log(x_k/x_n)`,
+:math:`x = \operatorname{softmax}(w_1, \dots, w_{n-1}, 0)`.  The Jacobian determinant of
+:math:`w \mapsto (x_1, \dots, x_{n-1})` is :math:`\prod_{k=1}^n x_k`, so a density :math:`p(x)` on the
+simplex becomes :math:`p(x) \prod_k x_k` in :math:`w`, smooth where :math:`p` is singular at the vertices.
+
+**Drawing** (:func:`draw_simplex_density`, :func:`draw_vertex_masses`, :func:`draw_simplex_frame`)
+imports matplotlib inside the function, so ``import concrete_ref.simplex`` needs NumPy only.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ __all__ = [
     "integrate_on_grid",
     "draw_simplex_density",
     "draw_vertex_masses",
+    "from_log_ratios",
+    "to_log_ratios",
+    "draw_simplex_frame",
 ]
 
 #: Corners of the equilateral triangle that the vertices e_1, e_2, e_3 of the simplex map to.
@@ -273,3 +282,32 @@ def draw_vertex_masses(ax, masses, *, max_radius=0.12, facecolor="white", edgeco
         patches.append(circle)
     _frame(ax, c, labels, label_pad=0.06 + max_radius, pad=0.12 + max_radius if pad is None else pad)
     return patches
+
+
+def from_log_ratios(w):
+    r"""Log-ratio coordinates ``(..., n-1)`` to the simplex ``(..., n)``: :math:`x = \operatorname{softmax}(w, 0)`.
+
+    Normalised by division after subtracting :math:`\max(0, \max_k w_k)`, so no coordinate overflows;
+    autograd-traceable.  Inverse of :func:`to_log_ratios`.
+    """
+    import autograd.numpy as anp
+
+    zeros = np.zeros(np.shape(w)[:-1] + (1,))
+    full = anp.concatenate([w, zeros], axis=-1)
+    e = anp.exp(full - anp.maximum(anp.max(w, axis=-1, keepdims=True), 0.0))
+    return e / anp.sum(e, axis=-1, keepdims=True)
+
+
+def to_log_ratios(x) -> np.ndarray:
+    r"""Points of the open simplex ``(..., n)`` to log-ratio coordinates :math:`w_k = \log(x_k / x_n)`, ``(..., n-1)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[-1] < 2:
+        raise ValueError(f"x must have at least 2 coordinates on its last axis; got shape {x.shape}")
+    return np.log(x[..., :-1]) - np.log(x[..., -1:])
+
+
+def draw_simplex_frame(ax, *, labels=DEFAULT_LABELS, corners=None, pad=0.12):
+    r"""The empty triangle with its vertex labels (for drawing points or paths on :math:`\Delta^2`)."""
+    c = CORNERS if corners is None else np.asarray(corners, dtype=np.float64)
+    _frame(ax, c, labels, pad=pad)
+    return ax
