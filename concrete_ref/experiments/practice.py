@@ -279,8 +279,8 @@ def jang_schedule(step: int, rate: float, floor: float = 0.5, initial: float = 1
     r"""Jang et al. (2017): :math:`\lambda_t = \max(\lambda_{\min}, \lambda_0 e^{-\nu\,t'})`, :math:`t' = N\lfloor t/N\rfloor`.
 
     ``rate`` :math:`\nu \ge 0`, ``floor`` :math:`\lambda_{\min} > 0`, ``initial`` :math:`\lambda_0`,
-    ``every`` :math:`N` (they used :math:`N = 500`, :math:`\nu \in \{10^{-5}, 10^{-4}\}`, :math:`\lambda_0 = 1`,
-    :math:`\lambda_{\min} = 0.5`).
+    ``every`` :math:`N` (Jang et al. start at :math:`\lambda_0 = 1`, floor at :math:`\lambda_{\min} = 0.5`,
+    and treat :math:`N` and :math:`\nu`, their :math:`r`, as hyperparameters).
     """
     if step < 0 or rate < 0 or every < 1:
         raise ValueError(f"need step >= 0, rate >= 0, every >= 1; got {step}, {rate}, {every}")
