@@ -12,6 +12,13 @@ Checks, per page:
   ``.math`` element), none contains a MathJax error (``mjx-merror``), and no TeX is left in the prose as
   text (a ``$`` or a control word such as ``\\alpha`` outside code and math: math the parser did not
   recognise, for example a ``$$`` block without blank lines around it inside a list item);
+* **math width**: no typeset formula is wider than its column, or sticks out of it, with the window
+  1280 px wide and again 400 px wide (a phone): a display equation that does not fit is cut off or
+  scrolls sideways, so long equations must be broken into lines (``aligned``).  Every formula is
+  measured, those in collapsed solutions and toggles too (they are opened first); the column is the
+  nearest block element around the formula (its content box), and the formula's extent is that of its
+  ``mjx-container`` and ``mjx-math`` boxes, whatever the page's CSS does with the overflow.  Each
+  offender is reported with its width, the column's and the start of its TeX;
 * **console**: the browser console has no error (``SEVERE``) entries;
 
 and it saves a full-page screenshot of every page (PNG) for a person to look at.
@@ -211,9 +218,83 @@ return {
 """
 
 
+# Every typeset formula wider than its column (or sticking out of it), measured in the current layout.
+# The column is the nearest ancestor that is laid out as a block (not MathJax's own elements, not an
+# inline element), taken without its padding and borders; the formula's extent is the union of its
+# mjx-container box and of the mjx-math boxes inside it (a tagged equation's container has a min-width,
+# an untagged one keeps the column's width while its mjx-math overflows).  Bounding boxes ignore any
+# clipping, so a formula that scrolls inside an `overflow-x: auto` column is still reported.
+_MATH_OVERFLOW = """
+const tol = 1.0;  // px: sub-pixel rounding
+const items = (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.startup.document.math)
+  ? Array.from(MathJax.startup.document.math) : [];
+const tex = new Map(items.map(i => [i.typesetRoot, i.math]));
+const out = [];
+let measured = 0;
+for (const c of document.querySelectorAll('mjx-container')) {
+  let col = c.parentElement;
+  while (col && col !== document.body &&
+         (col.tagName.startsWith('MJX-') || getComputedStyle(col).display.startsWith('inline'))) col = col.parentElement;
+  if (!col) continue;
+  const boxes = [c, ...c.querySelectorAll(':scope > mjx-math, mjx-mtable, mjx-table, mjx-labels')]
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
+  if (!boxes.length) continue;  // not displayed
+  measured += 1;
+  const left = Math.min(...boxes.map(r => r.left)), right = Math.max(...boxes.map(r => r.right));
+  const cs = getComputedStyle(col), cr = col.getBoundingClientRect();
+  const colLeft = cr.left + parseFloat(cs.borderLeftWidth) + parseFloat(cs.paddingLeft);
+  const colWidth = col.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const width = right - left;
+  if (width > colWidth + tol || left < colLeft - tol || right > colLeft + colWidth + tol) {
+    const src = tex.get(c) || c.getAttribute('aria-label') || c.textContent;
+    out.push({display: c.getAttribute('display') === 'true', width: Math.round(width),
+              column: Math.round(colWidth), left: Math.round(left - colLeft),
+              tex: String(src).replace(/\\s+/g, ' ').trim().slice(0, 70)});
+  }
+}
+return {measured: measured, overflowing: out, viewport: window.innerWidth};
+"""
+
+# collapsed content (exercise solutions in dropdowns, toggled cells) is opened so that its math is measured
+_OPEN_COLLAPSED = """
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+document.querySelectorAll('.toggle-details__container, .toggle').forEach(e => { e.style.display = ''; });
+"""
+
+MATH_WIDTHS = (1280, 400)
+
+
+def math_overflow(driver, widths=MATH_WIDTHS, height: int = 900) -> dict[int, dict]:
+    """{viewport width: {'measured': n, 'overflowing': [...], 'viewport': actual}} for the open page.
+
+    The viewport is set through the DevTools protocol (``Emulation.setDeviceMetricsOverride``, desktop
+    layout), so that widths below a desktop window's minimum are honoured; it is reset afterwards.
+    """
+    import time
+
+    driver.execute_script(_OPEN_COLLAPSED)
+    result = {}
+    try:
+        for width in widths:
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": int(width), "height": height, "deviceScaleFactor": 1, "mobile": False})
+            driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                        "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
+            time.sleep(0.05)
+            result[int(width)] = driver.execute_script(_MATH_OVERFLOW)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return result
+
+
 def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0,
-                     theme: str = "light") -> tuple[dict, dict]:
-    """Open every page; ``theme`` ('light' or 'dark') is stored as the theme's saved choice first."""
+                     theme: str = "light", math_widths=MATH_WIDTHS) -> tuple[dict, dict]:
+    """Open every page; ``theme`` ('light' or 'dark') is stored as the theme's saved choice first.
+
+    ``math_widths``: the viewport widths (px) at which every formula is measured against its column
+    (empty: not measured).  ``stats[page]['math_overflow']`` has, per width, how many formulas were
+    measured and which ones overflow."""
     if theme not in ("light", "dark"):
         raise ValueError(f"theme must be 'light' or 'dark'; got {theme!r}")
     from selenium import webdriver
@@ -269,6 +350,14 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
                 driver.set_window_size(1280, max(900, height))
                 shot.write_bytes(driver.get_screenshot_as_png())
                 driver.set_window_size(1280, 900)
+            if math_widths and state["math_blocks"]:
+                widths = math_overflow(driver, math_widths)
+                state["math_overflow"] = widths
+                for width, m in widths.items():
+                    for item in m["overflowing"]:
+                        kind = "display math" if item["display"] else "inline math"
+                        out.append(f"{kind} wider than its column at {width} px: {item['width']} px in a "
+                                   f"{item['column']} px column (starts {item['left']:+d} px): {item['tex']!r}")
             stats[rel] = state
             if out:
                 problems[rel] = out
@@ -284,7 +373,16 @@ def main(argv=None) -> int:
     p.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
     p.add_argument("--theme", choices=["light", "dark"], default="light",
                    help="the colour theme to open the pages in (screenshots go to a 'dark' subfolder)")
+    p.add_argument("--math-widths", default=",".join(map(str, MATH_WIDTHS)),
+                   help="comma-separated viewport widths (px) at which every formula must fit its column "
+                        "(default: %(default)s; empty: skip the math width check)")
     args = p.parse_args(argv)
+    try:
+        math_widths = tuple(int(w) for w in args.math_widths.split(",") if w.strip())
+    except ValueError:
+        p.error(f"--math-widths must be comma-separated integers; got {args.math_widths!r}")
+    if any(w < 200 or w > 4000 for w in math_widths):
+        p.error(f"--math-widths must lie in [200, 4000] px; got {args.math_widths!r}")
     root = args.html.resolve()
     if not (root / "index.html").exists():
         print(f"no built book at {root}: run `make book` first")
@@ -297,12 +395,18 @@ def main(argv=None) -> int:
           else "from its public CDN (needs internet)")
     problems = static_problems(root)
     shots = args.screenshots / "dark" if args.theme == "dark" else args.screenshots
-    browser_found, stats = browser_problems(root, shots, theme=args.theme)
+    browser_found, stats = browser_problems(root, shots, theme=args.theme, math_widths=math_widths)
     for page, items in browser_found.items():
         problems.setdefault(page, []).extend(items)
     for page, s in sorted(stats.items()):
+        wide = s.get("math_overflow", {})
+        wide_text = "  ".join(f"{w}px:{len(m['overflowing']):>3}" for w, m in wide.items())
         print(f"{page:<50} math {s['typeset']:>4}/{s['math_blocks']:<4} images {s['images']:>3}  "
-              f"{'OK' if page not in problems else 'FAIL'}")
+              f"{'wider than column ' + wide_text if wide else '':<38} {'OK' if page not in problems else 'FAIL'}")
+    if math_widths:
+        totals = {w: sum(len(s.get("math_overflow", {}).get(w, {}).get("overflowing", [])) for s in stats.values())
+                  for w in math_widths}
+        print("formulas wider than their column: " + ", ".join(f"{n} at {w} px" for w, n in totals.items()))
     for page, items in sorted(problems.items()):
         for item in items:
             print(f"FAIL {page}: {item}")
