@@ -194,7 +194,7 @@ def test_contributing_says_how_to_add_a_chapter_an_estimator_and_a_run():
     text = (ROOT / "CONTRIBUTING.md").read_text()
     for heading in ("## Add a chapter", "## Add an estimator", "## Add a run", "## How the tests work"):
         assert heading in text, heading
-    for must in ("nbval", "# NBVAL_CHECK_OUTPUT", "machine-independent", "make test", "make nbval-alt",
+    for must in ("nbval", "nbval-check-output", "machine-independent", "make test", "make nbval-alt",
                  "python -m concrete_ref.book_links sync", "make results-pages", "_toc.yml"):
         assert must in text, must
     for path in ("concrete_ref/experiments/estimators", "concrete_ref/estimators.py", "chapters/conftest.py",
@@ -439,3 +439,13 @@ def test_every_bound_has_its_reason_and_the_pins_satisfy_it():
         context = "\n".join(text.splitlines()[max(0, line_no - 4): line_no + 1])
         assert "#" in context, f"pyproject.toml: say why {pkg}>={bound} (a comment beside it)"
         assert _version_tuple(pins[pkg]) >= _version_tuple(bound), f"requirements.txt pins {pkg}=={pins[pkg]} < {bound}"
+
+
+def test_checked_cells_use_the_nbval_tag_not_a_comment():
+    """Readers see code, not a test marker: checked cells carry the nbval-check-output tag (issue 23)."""
+    import json
+
+    for nb in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            src = "".join(cell.get("source", ""))
+            assert "NBVAL_CHECK_OUTPUT" not in src, f"{nb.name} cell {i}: use the nbval-check-output tag"
