@@ -247,9 +247,10 @@ def check_exponent(claim: str, slope: float, slope_se: float, expected: float, t
                    max_se: float | None = None) -> Check:
     r"""``|slope - expected| < tolerance``, and the fit precise enough to tell: ``slope_se < max_se``.
 
-    ``max_se`` defaults to ``tolerance / 3``, so that an exponent one unit away (with ``tolerance`` at
-    most 0.5) is more than :math:`(1 - \text{tolerance})/\text{se} \ge 1.5` tolerances and at least 4.5
-    standard errors from the fitted slope and fails.
+    ``max_se`` defaults to ``tolerance / 3``.  A slope that passes is then at least
+    :math:`1 - \text{tolerance}` from any exponent one unit away, which is more than the tolerance when
+    it is below 0.5 (so that exponent fails the same check), and
+    :math:`3(1 - \text{tolerance})/\text{tolerance}` standard errors from it: 7 at a tolerance of 0.3.
     """
     max_se = tolerance / 3.0 if max_se is None else max_se
     ok = abs(slope - expected) < tolerance and slope_se < max_se
