@@ -288,6 +288,37 @@ def math_overflow(driver, widths=MATH_WIDTHS, height: int = 900) -> dict[int, di
     return result
 
 
+_LAYOUT = """
+const vis = el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+return {page_overflow: document.documentElement.scrollWidth - window.innerWidth,
+        search_controls: [...document.querySelectorAll('.search-button__button, #searchbox')].filter(vis).length};
+"""
+
+#: (viewport width, whether the page may be wider than the viewport): a phone and a desktop
+LAYOUT_WIDTHS = (400, 1280)
+
+
+def layout_problems(driver, widths=LAYOUT_WIDTHS, height: int = 900) -> list[str]:
+    """The open page's layout faults at each viewport width: a page wider than the viewport (it scrolls
+    sideways), or more than one visible search control (issue 22)."""
+    out = []
+    try:
+        for width in widths:
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": int(width), "height": height, "deviceScaleFactor": 1, "mobile": False})
+            driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                        "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
+            state = driver.execute_script(_LAYOUT)
+            if state["page_overflow"] > 1:
+                out.append(f"page wider than a {width} px viewport by {state['page_overflow']} px (it scrolls sideways)")
+            if state["search_controls"] > 1:
+                out.append(f"{state['search_controls']} search controls visible at {width} px (one is enough)")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return out
+
+
 def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0,
                      theme: str = "light", math_widths=MATH_WIDTHS) -> tuple[dict, dict]:
     """Open every page; ``theme`` ('light' or 'dark') is stored as the theme's saved choice first.
@@ -350,6 +381,7 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
                 driver.set_window_size(1280, max(900, height))
                 shot.write_bytes(driver.get_screenshot_as_png())
                 driver.set_window_size(1280, 900)
+            out.extend(layout_problems(driver))
             if math_widths and state["math_blocks"]:
                 widths = math_overflow(driver, math_widths)
                 state["math_overflow"] = widths
