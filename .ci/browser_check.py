@@ -202,7 +202,8 @@ return {
   stray_tex: (() => {
     // TeX that was not typeset shows as text: a '$' or a control word such as '\\alpha' in prose
     const skip = 'pre, code, script, style, mjx-container, .math, .MathJax, textarea';
-    const root = document.querySelector('main') || document.body;
+    const root = document.querySelector('main') || document.body || document.documentElement;
+    if (!(root instanceof Node)) return [];  // not an HTML page (e.g. a bare fragment): nothing to scan
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     const found = [];
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
