@@ -21,6 +21,8 @@ functions, so ``import concrete_ref.animation`` needs NumPy only.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import simplex
@@ -164,3 +166,12 @@ def path_animation(paths, temperatures, *, size=(2.6, 2.5), dpi=90, interval=200
     anim = FuncAnimation(fig, frame, frames=temperatures.size, interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+_FONT_AWESOME_CDN = re.compile(r'<link[^>]*font-awesome[^>]*>')
+
+
+def offline_jshtml(anim, **kwargs) -> str:
+    """``anim.to_jshtml(**kwargs)`` without matplotlib's font-awesome 4.4 stylesheet from a CDN (a failed
+    request, a console error, on a page read offline); the book's theme ships its own icon font."""
+    return _FONT_AWESOME_CDN.sub("", anim.to_jshtml(**kwargs))
