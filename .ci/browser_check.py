@@ -272,10 +272,17 @@ def math_overflow(driver, widths=MATH_WIDTHS, height: int = 900) -> dict[int, di
     The viewport is set through the DevTools protocol (``Emulation.setDeviceMetricsOverride``, desktop
     layout), so that widths below a desktop window's minimum are honoured; it is reset afterwards.
     """
+    driver.execute_script(_OPEN_COLLAPSED)
+    return {int(width): state for width, state in at_widths(driver, widths, _MATH_OVERFLOW, height)}
+
+
+def at_widths(driver, widths, script: str, height: int = 900) -> list:
+    """``[(width, result of script)]``: the open page laid out at each viewport width in turn (set through
+    the DevTools protocol, desktop layout, so that widths below a window's minimum are honoured; reset
+    afterwards)."""
     import time
 
-    driver.execute_script(_OPEN_COLLAPSED)
-    result = {}
+    out = []
     try:
         for width in widths:
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -283,10 +290,10 @@ def math_overflow(driver, widths=MATH_WIDTHS, height: int = 900) -> dict[int, di
             driver.execute_async_script("const done = arguments[arguments.length - 1];"
                                         "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
             time.sleep(0.05)
-            result[int(width)] = driver.execute_script(_MATH_OVERFLOW)
+            out.append((int(width), driver.execute_script(script)))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    return result
+    return out
 
 
 _LAYOUT = """
@@ -296,7 +303,7 @@ return {page_overflow: document.documentElement.scrollWidth - window.innerWidth,
         search_controls: [...document.querySelectorAll('.search-button__button, #searchbox')].filter(vis).length};
 """
 
-#: (viewport width, whether the page may be wider than the viewport): a phone and a desktop
+#: the viewport widths of the layout check: a phone and a desktop
 LAYOUT_WIDTHS = (400, 1280)
 
 
@@ -304,19 +311,11 @@ def layout_problems(driver, widths=LAYOUT_WIDTHS, height: int = 900) -> list[str
     """The open page's layout faults at each viewport width: a page wider than the viewport (it scrolls
     sideways), or more than one visible search control (issue 22)."""
     out = []
-    try:
-        for width in widths:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {"width": int(width), "height": height, "deviceScaleFactor": 1, "mobile": False})
-            driver.execute_async_script("const done = arguments[arguments.length - 1];"
-                                        "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
-            state = driver.execute_script(_LAYOUT)
-            if state["page_overflow"] > 1:
-                out.append(f"page wider than a {width} px viewport by {state['page_overflow']} px (it scrolls sideways)")
-            if state["search_controls"] > 1:
-                out.append(f"{state['search_controls']} search controls visible at {width} px (one is enough)")
-    finally:
-        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    for width, state in at_widths(driver, widths, _LAYOUT, height):
+        if state["page_overflow"] > 1:
+            out.append(f"page wider than a {width} px viewport by {state['page_overflow']} px (it scrolls sideways)")
+        if state["search_controls"] > 1:
+            out.append(f"{state['search_controls']} search controls visible at {width} px (one is enough)")
     return out
 
 
