@@ -370,8 +370,12 @@ def bench_step(cell: dict, data: dict, repeats: int, steps: int, compile: bool =
 
 
 # --------------------------------------------------------------------------- evaluation
-def bench_eval(model: dict, data: dict, k: int, images: int, repeats: int) -> dict:
-    """Figure (d): ``Trainer.bound`` at ``k`` on ``images`` test-like images in ``repeats`` blocks."""
+def bench_eval(model: dict, data: dict, k: int, images: int, repeats: int, compile: bool = True) -> dict:
+    """Figure (d): ``Trainer.bound`` at ``k`` on ``images`` test-like images in ``repeats`` blocks, on the
+    eager path and (``compile``) on the compiled one (:mod:`concrete_ref.experiments.fast_eval`), timed
+    interleaved; "project" is the path ``--compile auto`` takes for an evaluation of the test set."""
+    from concrete_ref.experiments.fast_eval import worth_compiling
+
     cell = {**model, "estimator": "concrete", "m": 1}
     trainer = make_trainer(cell, data)
     test = trainer.data["test"][:images]
@@ -380,30 +384,50 @@ def bench_eval(model: dict, data: dict, k: int, images: int, repeats: int) -> di
     c = trainer.config
     per_call = max(1, EVAL_ROWS // max(1, min(k, c.eval_chunk)))  # Trainer.bound's examples per call
     trainer.data["probe"] = probe = trainer.data["test"][:per_call]  # one call's worth of examples
+    trainer.eval_compile = "no"
     trainer.bound("probe", min(k, c.eval_chunk))  # warm up
     products = bound_products(trainer, "probe", k)
     flops_per_image = sum(product_flops(p) for p in products) / probe.shape[0]
     gemm = GemmTimer(products)
+    paths = ["no", "yes"] if compile else ["no"]
+    compile_seconds = None
+    if compile:
+        trainer.eval_compile = "yes"
+        t0 = time.perf_counter()
+        trainer.bound("probe", min(k, c.eval_chunk))  # compiles
+        compile_seconds = round(time.perf_counter() - t0, 1)
     block = images // repeats
-    seconds = []
+    seconds = {mode: [] for mode in paths}
     for r in range(repeats):
         trainer.data["block"] = test[r * block:(r + 1) * block]
-        t0 = time.perf_counter()
-        trainer.bound("block", k)
-        seconds.append(time.perf_counter() - t0)
+        for mode in paths:
+            trainer.eval_compile = mode
+            t0 = time.perf_counter()
+            trainer.bound("block", k)
+            seconds[mode].append(time.perf_counter() - t0)
         gemm.time_once()
     g = gemm.summary(products)
-    s1000 = statistics.median(seconds) * 1000 / block
+    # the path an evaluation of the 10,000 test images takes under --compile auto
+    project = "yes" if compile and worth_compiling("auto", 10_000 * k) else "no"
+    limits = [flops_per_image * block / p for p in g["peaks"]]
+    per_1000 = {mode: statistics.median(v) * 1000 / block for mode, v in seconds.items()}
     limit = flops_per_image * 1000 / g["peak_flops_per_s"]
     return {**model, "k": k, "images": block * repeats, "block": block, "repeats": repeats,
             "examples_per_call": per_call, "eval_chunk": c.eval_chunk,
-            "seconds_per_1000": s1000, "gflop_per_1000": flops_per_image * 1000 / 1e9,
+            "project": "compiled" if project == "yes" else "eager",
+            "seconds_per_1000": per_1000[project],
+            "eager_seconds_per_1000": per_1000["no"],
+            "compiled_seconds_per_1000": per_1000.get("yes"),
+            "compile_seconds": compile_seconds,
+            "gflop_per_1000": flops_per_image * 1000 / 1e9,
             "gemm_peak_gflops": g["peak_flops_per_s"] / 1e9, "gemm_peak_shape": g["peak_shape"],
             "limit_seconds_per_1000": limit,
-            "eval_over_limit": paired_median(seconds, [flops_per_image * block / p for p in g["peaks"]]),
+            "eval_over_limit": paired_median(seconds[project], limits),
+            "eager_eval_over_limit": paired_median(seconds["no"], limits),
             "gemm_peak_gflops_repeats": [round(p / 1e9, 2) for p in g["peaks"]],
             "gemm_sum_seconds_per_1000": g["sum_seconds"] * 1000 / probe.shape[0],
-            "samples_seconds": [round(t, 6) for t in seconds]}
+            "samples_seconds": [round(t, 6) for t in seconds[project]],
+            "eager_samples_seconds": [round(t, 6) for t in seconds["no"]]}
 
 
 # --------------------------------------------------------------------------- the run
@@ -462,7 +486,7 @@ def _run(cells, schedule, eval_k, eval_images, eval_repeats, compile, evaluate, 
     if evaluate:
         for model in eval_models(cells):
             t0 = time.perf_counter()
-            row = bench_eval(model, data, eval_k, eval_images, eval_repeats)
+            row = bench_eval(model, data, eval_k, eval_images, eval_repeats, compile=compile)
             result["evaluation"].append(row)
             log(f"[eval {time.perf_counter() - t_start:6.0f} s] {model['model']} n={model['arity']}: "
                 f"{row['seconds_per_1000']:.2f} s per 1000 images at k={eval_k}, limit "
@@ -528,13 +552,20 @@ def _step_table(rows) -> list[str]:
 
 
 def _eval_table(rows) -> list[str]:
-    lines = ["| model | n | k | s per 1000 images | GFLOP per 1000 images | GEMM GFLOP/s | limit (s) "
-             "| evaluation / limit |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | n | k | eager (s per 1000 images) | compiled (s per 1000 images) | GFLOP per 1000 images "
+             "| GEMM GFLOP/s | limit (s) | eager / limit | project / limit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['model']}` | {r['arity']} | {r['k']} | {r['seconds_per_1000']:.1f} "
+        eager = r.get("eager_seconds_per_1000", r["seconds_per_1000"])  # files before the compiled evaluation
+        comp = r.get("compiled_seconds_per_1000")
+        eager_s, comp_s = f"{eager:.1f}", "–" if comp is None else f"{comp:.1f}"
+        if r.get("project") == "compiled":
+            comp_s = f"**{comp_s}**"
+        else:
+            eager_s = f"**{eager_s}**"
+        lines.append(f"| `{r['model']}` | {r['arity']} | {r['k']} | {eager_s} | {comp_s} "
                      f"| {r['gflop_per_1000']:,.0f} | {r['gemm_peak_gflops']:.0f} | {r['limit_seconds_per_1000']:.2f} "
-                     f"| {r['eval_over_limit']:.1f} |")
+                     f"| {r.get('eager_eval_over_limit', r['eval_over_limit']):.1f} | {r['eval_over_limit']:.1f} |")
     return lines
 
 
@@ -619,7 +650,10 @@ def page_text(result: dict, json_name: str = "data/benchmarks/speed_vm.json") ->
         f"{result['evaluation'][0]['k'] if result['evaluation'] else sett['eval_k']} importance samples on "
         f"{sett['eval_images']} test-like images, timed in {sett['eval_repeats']} blocks of "
         f"{sett['eval_images'] // sett['eval_repeats']} images (median block, scaled to 1000 images), with the "
-        "evaluation's own GEMM limit computed as above (forward products only). "
+        "evaluation's own GEMM limit computed as above (forward products only), eager and compiled "
+        "(`concrete_ref/experiments/fast_eval.py`: the noise drawn outside, the rest compiled; the same bound "
+        "to float32 rounding), timed interleaved; *project* (in bold) is the path `--compile auto` takes for "
+        "an evaluation of the 10,000 test images. "
         "It depends on the model only, not on how it was trained.",
         "",
         "The GEMM timings are taken in every repeat too, interleaved with the steps, so the ratio compares "

@@ -90,6 +90,9 @@ def test_tiny_benchmark_runs(speed):
     assert [e["model"] for e in evals] == ["10H-784V", "392V-6H-392V", "9H~784V"]
     for e in evals:
         assert e["seconds_per_1000"] > 0 and e["images"] == 4 and e["k"] == 10
+        # compile=False: the eager path only, and it is the project's
+        assert e["project"] == "eager" and e["compiled_seconds_per_1000"] is None and e["compile_seconds"] is None
+        assert e["seconds_per_1000"] == e["eager_seconds_per_1000"] and e["eval_over_limit"] == e["eager_eval_over_limit"]
         assert e["limit_seconds_per_1000"] == pytest.approx(e["gflop_per_1000"] / e["gemm_peak_gflops"])
         paired = [t * 1000 / e["block"] / (e["gflop_per_1000"] / g) for t, g in zip(e["samples_seconds"],
                                                                                    e["gemm_peak_gflops_repeats"])]

@@ -126,7 +126,9 @@ def build_parser(task: str = "density", description: str | None = None) -> argpa
                    help="cpu, cuda, cuda:<i>, mps or auto (default: cuda if available, else mps, else cpu)")
     p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"],
                    help="torch.compile the training step: auto measures both paths at the start and keeps the "
-                        "faster (runs of at least 2,000 steps); the choice is recorded and kept on --resume")
+                        "faster (runs of at least 2,000 steps); the choice is recorded and kept on --resume. "
+                        "The same flag compiles the evaluation (auto: when it has at least 4,000,000 "
+                        "examples x samples; yes: always; no: never)")
     p.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/<run name>)")
     p.add_argument("--results-dir", type=Path,
                    help="where the result JSON goes (default runs/results, a scratch folder; see --publish)")
@@ -409,6 +411,7 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     elif checkpoint.exists():  # --fresh
         checkpoint.unlink()
         checkpoint.with_name("best.pt").unlink(missing_ok=True)
+    trainer.eval_compile = args.compile  # the evaluations: compiled when large enough (fast_eval)
     if trainer.step == 0 and trainer.step < cfg.steps:
         info = choose_engine(trainer, args.compile)
         print(f"{cfg.run_name()}: {'compiled' if info['compiled'] else 'eager'} step {info}", file=sys.stderr)

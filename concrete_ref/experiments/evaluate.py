@@ -51,6 +51,8 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads on the CPU (default 1)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:<i>, mps or auto")
+    p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"],
+                   help="torch.compile the log weights (auto: when examples x 50,000 is at least 4,000,000)")
     args = p.parse_args(argv)
     with experiment_process():
         return _ksweep(args, argv)
@@ -68,11 +70,14 @@ def _ksweep(args, argv) -> dict:
     trainer = load_trainer(args.run, device)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
+    trainer.eval_compile = args.compile
+    log_weights = trainer._eval_log_weights(x_all.shape[0] * max(KS))
     t0 = time.perf_counter()
     rows = []
     for start in range(0, x_all.shape[0], args.batch):
         inp, target = trainer._inputs(x_all[start : start + args.batch])
-        rows.append(O.importance_bound_curve(trainer.model, inp, KS, chunk=1000, generator=gen, target=target))
+        rows.append(O.importance_bound_curve(trainer.model, inp, KS, chunk=1000, generator=gen, target=target,
+                                             log_weights=log_weights))
     curve = torch.cat(rows, 1)  # (len(KS), N)
     result = {
         "run": args.run,
@@ -83,6 +88,7 @@ def _ksweep(args, argv) -> dict:
         "mean_bound": [float(v) for v in curve.mean(1)],
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
         "seconds": round(time.perf_counter() - t0, 1),
+        "evaluation_engine": trainer.evaluation_engine(),
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
                                              *(sys.argv[1:] if argv is None else argv)]), device),
     }

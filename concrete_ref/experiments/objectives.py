@@ -114,19 +114,22 @@ def nvil_objective(model: DiscreteLatentModel, baseline: NVILBaseline, x, genera
 
 @torch.no_grad()
 def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, generator=None, target=None,
-                     relaxed: bool = False):
+                     relaxed: bool = False, log_weights=None):
     """:math:`\\mathcal{L}_k` per example (shape ``(B,)``), in chunks of samples.
 
     On the discrete graph by default (the paper's test-time evaluation); ``relaxed=True`` evaluates the
     same bound on the relaxed graph (Concrete samples and densities), as in Figure 4's "Continuous" curve.
+    ``log_weights``: a stand-in for ``model.log_weights`` with its arguments (the compiled one of
+    :mod:`.fast_eval`, which draws the same noise from ``generator``).
     """
+    log_weights = log_weights or model.log_weights
     was_training = model.training
     model.eval()
     total = torch.full((x.shape[0],), -math.inf, device=x.device)
     done = 0
     while done < k:
         c = min(chunk, k - done)
-        logw, _ = model.log_weights(x, c, relaxed=relaxed, generator=generator, target=target)
+        logw, _ = log_weights(x, c, relaxed=relaxed, generator=generator, target=target)
         total = torch.logaddexp(total, torch.logsumexp(logw, 0))
         done += c
     model.train(was_training)
@@ -134,14 +137,16 @@ def importance_bound(model: DiscreteLatentModel, x, k: int, chunk: int = 1000, g
 
 
 @torch.no_grad()
-def importance_bound_curve(model: DiscreteLatentModel, x, ks, chunk: int = 1000, generator=None, target=None):
+def importance_bound_curve(model: DiscreteLatentModel, x, ks, chunk: int = 1000, generator=None, target=None,
+                           log_weights=None):
     """Estimates of :math:`\\mathbb{E}[\\mathcal{L}_k]` for several ``k`` from one stream of ``max(ks)`` samples.
 
     The ``K = max(ks)`` log weights of each example are split into ``K // k`` disjoint blocks of ``k``;
     the block bounds are averaged, which uses every sample for every ``k`` (so small ``k`` are estimated
     with far less noise than a single draw of L_k).  Every ``k`` must divide ``K``.  Returns a tensor of
-    shape ``(len(ks), B)``.
+    shape ``(len(ks), B)``. ``log_weights`` as in :func:`importance_bound`.
     """
+    log_weights = log_weights or model.log_weights
     kmax = max(ks)
     if any(kmax % k for k in ks):
         raise ValueError(f"every k must divide max(ks) = {kmax}; got {list(ks)}")
@@ -150,7 +155,7 @@ def importance_bound_curve(model: DiscreteLatentModel, x, ks, chunk: int = 1000,
     parts, done = [], 0
     while done < kmax:
         c = min(chunk, kmax - done)
-        parts.append(model.log_weights(x, c, relaxed=False, generator=generator, target=target)[0])
+        parts.append(log_weights(x, c, relaxed=False, generator=generator, target=target)[0])
         done += c
     model.train(was_training)
     logw = torch.cat(parts, 0)  # (K, B)

@@ -20,6 +20,7 @@ import torch
 from . import estimators
 from . import objectives as O
 from .models import DiscreteLatentModel
+from .fast_eval import COMPILE_ROWS, CompiledLogWeights, worth_compiling
 from .config import RESUMABLE_CHANGES, RunConfig
 from .provenance import provenance
 
@@ -94,6 +95,10 @@ class Trainer:
         self._step_fn = self._loss
         self.compiled = False
         self.engine = {"fused_adam": self.fused_adam, "compiled": False, "device": str(self.device)}
+        # evaluation: "auto" compiles an evaluation of at least fast_eval.COMPILE_ROWS sample-rows (the
+        # command lines set it from --compile); "no" keeps the eager reference
+        self.eval_compile = "no"
+        self._compiled_eval = None
         self.data = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in data.items()}
         if config.train_examples:
             self.data["train"] = self.data["train"][: config.train_examples]
@@ -191,16 +196,32 @@ class Trainer:
         # about EVAL_ROWS (examples x samples) rows per call: the temporaries stay in cache (50,000 rows
         # per call ran 2.3x slower on 200H-784V, 2x on 200H~200H~784V, L_1000, one thread)
         batch = batch or max(1, min(x_all.shape[0], EVAL_ROWS // max(1, min(k, c.eval_chunk))))
+        log_weights = self._eval_log_weights(x_all.shape[0] * k)
         total = 0.0
         for start in range(0, x_all.shape[0], batch):
             x = x_all[start : start + batch]
             inp, target = self._inputs(x)
             values = O.importance_bound(
                 self.model, inp, k, chunk=min(k, c.eval_chunk), generator=self.eval_gen, target=target,
-                relaxed=relaxed,
+                relaxed=relaxed, log_weights=log_weights,
             )
             total += float(values.sum())
         return total / x_all.shape[0]
+
+    def _eval_log_weights(self, rows: int):
+        """The compiled log weights (:mod:`.fast_eval`) for an evaluation of ``rows`` sample-rows, or None
+        (the model's eager ``log_weights``), by :attr:`eval_compile`."""
+        if not worth_compiling(self.eval_compile, rows):
+            return None
+        if self._compiled_eval is None:
+            self._compiled_eval = CompiledLogWeights(self.model)
+        return self._compiled_eval
+
+    def evaluation_engine(self) -> dict:
+        """How the evaluations of this process ran: the compile mode and, if one was compiled, its record."""
+        info = {"compile": self.eval_compile, "compile_rows": COMPILE_ROWS}
+        info.update(self._compiled_eval.info if self._compiled_eval is not None else {"compiled": False})
+        return info
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
@@ -370,7 +391,7 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 1),
             "eval_seconds": round(eval_seconds, 1),
             "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
-            "engine": dict(self.engine),
+            "engine": {**self.engine, "evaluation": self.evaluation_engine()},
             "provenance": provenance(self.command, self.device),  # at evaluation time
             "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
