@@ -88,7 +88,8 @@ def test_executors_run_every_cell_on_its_device(tmp_path, monkeypatch, executor)
     monkeypatch.setattr(grid, "run_job", lambda name, cmd, cwd, log: calls.append((name, cmd)) or 0)
     grid.main(["nary-sp", "--executor", executor, "--workers", "2"])
     assert sorted(n for n, _ in calls) == sorted(grid.run_name(c, "book", 0) for c in grid.cells("nary-sp"))
-    assert all(cmd[-2:] == ["--device", "cpu"] and "--publish" in cmd for _, cmd in calls)
+    # one command line per cell (no --ksweep), on its device, publishing
+    assert all(len(cmds) == 1 and cmds[0][-2:] == ["--device", "cpu"] and "--publish" in cmds[0] for _, cmds in calls)
 
 
 def test_a_failing_cell_fails_the_grid(tmp_path, monkeypatch):
@@ -97,3 +98,72 @@ def test_a_failing_cell_fails_the_grid(tmp_path, monkeypatch):
     monkeypatch.setattr(grid, "run_job", lambda name, cmd, cwd, log: 1)
     with pytest.raises(SystemExit):
         grid.main(["nary-sp"])
+
+
+def test_estimator_grid_and_several_seeds_make_distinct_runs():
+    cells = grid.cells("estimators")
+    assert len(cells) == 6 * 3
+    names = {grid.run_name(c, "book5k", s) for c in cells for s in (0, 1, 2)}
+    assert len(names) == 54 and all(n.endswith(("_book5k_s0", "_book5k_s1", "_book5k_s2")) for n in names)
+    seeded = {grid.run_name(c, "book5k", s) for c in grid.cells("table1") for s in (0, 1, 2)}
+    assert len(seeded) == 72 and not seeded & names
+    # the book5k preset is the book budget with one k for every estimator
+    from concrete_ref.experiments import cli
+
+    book, eq = cli.PRESETS["book"], cli.PRESETS["book5k"]
+    assert eq["steps"] == book["steps"] and eq["eval_samples_test"] == eq["eval_samples_train"] == 5000
+    assert eq["eval_train_examples"] == 10_000 and eq["eval_examples"] is None
+
+
+@pytest.mark.parametrize("bad", ["", "a", "1,,2", "-1", "0,0", str(2 ** 31)])
+def test_bad_seed_lists_are_refused(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        grid.main(["nary-sp", "--seed", bad, "--dry-run"])
+    assert exc.value.code == 2 and "--seed must be distinct integers" in capsys.readouterr().err
+
+
+def test_seeds_run_once_each_and_ksweeps_follow_seed_0(tmp_path, monkeypatch, capsys):
+    from concrete_ref.experiments import snapshots
+
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    grid.main(["table1-m1", "--preset", "book5k", "--seed", "0,1", "--ksweep", "--dry-run"])
+    out = capsys.readouterr().out.splitlines()
+    commands = [line for line in out if line.startswith("-m ")]
+    assert len(commands) == 16
+    swept = [c for c in commands if " && " in c]
+    assert len(swept) == 8 and all("--seed 0 " in c and "evaluate ksweep --run density_" in c for c in swept)
+    # a trained seed-0 run whose sweep is owed: only the sweep is left, and its snapshot is kept for it
+    name = grid.run_name(grid.cells("table1-m1")[0], "book5k", 0)
+    results = tmp_path / "data" / "results"
+    results.mkdir(parents=True)
+    (results / f"{name}.json").write_text("{}")
+    (tmp_path / "runs" / name).mkdir(parents=True)
+    (tmp_path / "runs" / name / "checkpoint.pt").write_bytes(b"final")
+    (tmp_path / "runs" / name / snapshots.PENDING).write_text("owed")
+    assert snapshots.save(tmp_path) == [name]
+    grid.main(["table1-m1", "--preset", "book5k", "--ksweep", "--dry-run"])
+    out = capsys.readouterr().out.splitlines()
+    assert f"ksweep   {name}" in out
+    assert any(line.startswith("-m concrete_ref.experiments.evaluate ksweep --run " + name) for line in out)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")  # a fresh machine: the committed snapshot still carries the final model
+    grid.main(["table1-m1", "--preset", "book5k", "--ksweep", "--dry-run"])
+    assert f"ksweep   {name}" in capsys.readouterr().out.splitlines()
+    (results / f"ksweep_{name}.json").write_text("{}")  # swept: done, and its snapshot is dropped
+    snapshots.save(tmp_path)
+    assert not (tmp_path / "data" / "checkpoints" / name).exists()
+    grid.main(["table1-m1", "--preset", "book5k", "--ksweep", "--dry-run"])
+    assert f"done     {name}" in capsys.readouterr().out.splitlines()
+
+
+def test_a_job_runs_its_commands_in_order_and_stops_at_the_first_failure(tmp_path):
+    import sys
+
+    log = tmp_path / "job.log"
+    say = lambda text: [sys.executable, "-c", f"print({text!r})"]  # noqa: E731
+    fail = [sys.executable, "-c", "raise SystemExit(3)"]
+    assert grid.run_job("a", [say("train"), say("sweep")], str(tmp_path), str(log)) == 0
+    assert log.read_text().split() == ["train", "sweep"]
+    assert grid.run_job("b", [say("train2"), fail, say("never")], str(tmp_path), str(log)) == 3
+    assert log.read_text().split() == ["train", "sweep", "train2"]

@@ -37,11 +37,21 @@ _COST = {"200H-784V": 1.0, "200H-200H-784V": 1.5, "200H~784V": 1.4, "200H~200H~7
          "392V-240H-240H-392V": 1.2, "392V-240H-240H-240H-392V": 1.5, "240H~784V": 1.5, "240H~240H~784V": 2.8}
 
 
+#: the estimators of issue 24 (binary layers), beside Concrete and NVIL, on three Table 1 models at m = 1
+NEW_ESTIMATORS = ["st-gumbel", "gumbel-rao", "rebar", "relax", "arm", "disarm"]
+ESTIMATOR_MODELS = ["200H-784V", "200H-200H-784V", "200H~784V"]
+#: estimators that run the model several times per step: only orders the work
+_ESTIMATOR_COST = {"rebar": 3.0, "relax": 3.5, "gumbel-rao": 1.5, "arm": 2.0, "disarm": 2.0}
+#: k-sweeps (``--ksweep``): evaluate.py's examples, spread evenly over the test file
+KSWEEP_EXAMPLES = 500
+
+
 def _cell(task, model, estimator, m, dataset="mnist", arity=2, extra=()):
     args = ["--dataset", dataset, "--model", model, "--estimator", estimator, "--samples", str(m)]
     if arity != 2:
         args += ["--arity", str(arity)]
-    return {"task": task, "args": args + list(extra), "cost": _COST[model] * m * (1 + 0.3 * (arity > 2))}
+    return {"task": task, "args": args + list(extra),
+            "cost": _COST[model] * m * (1 + 0.3 * (arity > 2)) * _ESTIMATOR_COST.get(estimator, 1.0)}
 
 
 def cells(grid: str, dataset: str = "mnist"):
@@ -65,10 +75,30 @@ def cells(grid: str, dataset: str = "mnist"):
     if grid == "arity":  # App. E: arity x 2 models x m, Concrete only
         return [_cell("density", mo, "concrete", m, dataset, arity=a) for a in (2, 4, 8) for mo in ARITY_MODELS
                 for m in (1, 5, 50)]
+    if grid == "estimators":  # issue 24: the six newer estimators, m = 1 (Concrete and NVIL: table1-m1)
+        return [_cell("density", mo, est, 1, dataset) for mo in ESTIMATOR_MODELS for est in NEW_ESTIMATORS]
     raise ValueError(f"grid must be one of {', '.join(GRIDS)}; got {grid!r}")
 
 
-GRIDS = ["table1", "table1-m1", "figure4", "nary-sp", "temperature", "arity"]
+GRIDS = ["table1", "table1-m1", "figure4", "nary-sp", "temperature", "arity", "estimators"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seed``: one seed or a comma-separated list (``0,1,2``), each a non-negative integer."""
+    try:
+        seeds = [int(s) for s in str(text).split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 or s >= 2 ** 31 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seed must be distinct integers in [0, 2^31) separated by commas; "
+                                         f"got {text!r}")
+    return seeds
+
+
+def ksweep_command(name: str) -> list[str]:
+    """The k-sweep of a finished run (:mod:`.evaluate`), on :data:`KSWEEP_EXAMPLES` test images."""
+    return [sys.executable, "-m", "concrete_ref.experiments.evaluate", "ksweep", "--run", name,
+            "--examples", str(KSWEEP_EXAMPLES), "--threads", "1"]
 
 
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:
@@ -99,7 +129,12 @@ def main(argv=None) -> None:
                    help="one or more grids; their cells are pooled and run cheapest first")
     p.add_argument("--dataset", default="mnist", choices=["mnist", "omniglot"])
     p.add_argument("--preset", default="book")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=parse_seeds, default=[0],
+                   help="seed, or seeds separated by commas (0,1,2): every cell once per seed")
+    p.add_argument("--ksweep", action="store_true",
+                   help="after each density cell of seed 0, its k-sweep (python -m concrete_ref.experiments."
+                        f"evaluate ksweep, k = 1 to 50,000 on {KSWEEP_EXAMPLES} evenly spaced test images); "
+                        "a cell counts as done when its k-sweep is written too")
     p.add_argument("--workers", type=int, default=2, help="local processes at a time (CPU)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"],
                    help="cuda: one process per GPU (local), or one GPU per Slurm task")
@@ -121,45 +156,65 @@ def main(argv=None) -> None:
     if dirty and not args.allow_dirty and not args.dry_run:
         p.error("the package differs from its commit (" + ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
                 + "): commit first, so that every published result names the code it ran, or pass --allow-dirty")
-    todo = []
-    pooled = [c for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset)]
-    for cell in sorted(pooled, key=lambda c: c["cost"]):
-        name = run_name(cell, args.preset, args.seed)
-        if (root / "data" / "results" / f"{name}.json").exists():
-            print(f"done     {name}")
-            continue
-        from .snapshots import restore, snapshot_dir
+    from .snapshots import PENDING, restore, snapshot_dir
 
+    todo = []
+    pooled = [(c, seed) for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset) for seed in args.seed]
+    for cell, seed in sorted(pooled, key=lambda cs: (cs[0]["cost"], cs[1])):
+        name = run_name(cell, args.preset, seed)
+        results = root / "data" / "results"
+        sweep = args.ksweep and seed == 0 and cell["task"] == "density"
+        sweep_done = (results / f"ksweep_{name}.json").exists()
         ckpt = root / "runs" / name / "checkpoint.pt"
         if args.dry_run:
             resumable = ckpt.exists() or (snapshot_dir(root) / name / "checkpoint.pt").exists()
         else:  # a long run's committed snapshot, when this machine has no checkpoint of it
             resumable = restore(name, root)
-        todo.append((name, command(cell, args.preset, args.seed, ["--resume"] if resumable else [])))
+        if (results / f"{name}.json").exists():
+            if not sweep or sweep_done:
+                print(f"done     {name}")
+            elif resumable:  # trained, its k-sweep still to do (the final checkpoint is kept for it)
+                todo.append((name, [ksweep_command(name)]))
+                print(f"ksweep   {name}")
+            else:
+                print(f"done     {name} (no k-sweep: its checkpoint is gone; retrain it with --fresh to sweep)")
+            continue
+        cmds = [command(cell, args.preset, seed, ["--resume"] if resumable else [])]
+        if sweep:
+            cmds.append(ksweep_command(name))
+            if not args.dry_run:  # the snapshots keep its final checkpoint until the sweep is written
+                (root / "runs" / name).mkdir(parents=True, exist_ok=True)
+                (root / "runs" / name / PENDING).write_text("k-sweep owed by the grid (--ksweep)\n")
+        todo.append((name, cmds))
         print(f"{'resume' if resumable else 'todo':8} {name}")
     if args.dry_run:
-        for _, cmd in todo:
-            print(" ".join(cmd[1:]))
+        for _, cmds in todo:
+            print(" && ".join(" ".join(cmd[1:]) for cmd in cmds))
         return
     logs = root / "runs" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, cmd, str(root), str(logs / f"{name}.log")) for name, cmd in todo]
+    jobs = [(name, cmds, str(root), str(logs / f"{name}.log")) for name, cmds in todo]
     codes = EXECUTORS[args.executor](jobs, args)
     if any(codes):
         raise SystemExit(1)
 
 
-def run_job(name: str, cmd: list, cwd: str, log: str) -> int:
-    """One cell: its command line as a subprocess, output appended to its log; returns the exit code."""
+def run_job(name: str, cmds: list, cwd: str, log: str) -> int:
+    """One cell: its command lines (training, then its k-sweep if any) as subprocesses one after another,
+    output appended to its log; returns the first non-zero exit code, else 0."""
     t0 = time.time()
+    rc = 0
     with open(log, "a") as fh:
-        rc = subprocess.call(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        for cmd in cmds:
+            rc = subprocess.call(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+            if rc:
+                break
     print(f"{'finished' if rc == 0 else f'FAILED ({rc})'} {name} in {time.time() - t0:.0f} s", flush=True)
     return rc
 
 
-def _with_device(cmd: list, device: str) -> list:
-    return [*cmd, "--device", device]
+def _with_device(cmds: list, device: str) -> list:
+    return [[*cmd, "--device", device] for cmd in cmds]
 
 
 def run_local(jobs, args) -> list:

@@ -5,7 +5,9 @@ fresh (the git-ignored ``runs/`` folder gone). ``python -m concrete_ref.experime
 copies the checkpoint (and the best-validation model) of every unfinished run under ``runs/`` into
 ``data/checkpoints/<run name>/``, which is committed; the grid restores a run from there when ``runs/``
 has no checkpoint of it (:func:`restore`), and the run resumes bit-exactly (``--resume``).  A finished
-run's snapshot is deleted by ``save`` (its result file is what stays).  Each snapshot is a few MB
+run's snapshot is deleted by ``save`` (its result file is what stays), unless the grid still owes it a
+k-sweep (``--ksweep`` leaves ``ksweep.pending`` beside the checkpoint: the sweep re-evaluates the final
+model, so its checkpoint is kept until ``ksweep_<run>.json`` exists).  Each snapshot is a few MB
 (parameters and Adam's two moments, float32).
 """
 
@@ -19,7 +21,15 @@ from .provenance import repo_root
 
 __all__ = ["snapshot_dir", "save", "restore"]
 
-FILES = ("checkpoint.pt", "best.pt")
+FILES = ("checkpoint.pt", "best.pt", "ksweep.pending")
+#: the marker the grid writes beside a checkpoint whose k-sweep is still to be run
+PENDING = "ksweep.pending"
+
+
+def _finished(folder: Path, results: Path, name: str) -> bool:
+    """The run's result exists and no k-sweep of it is still owed."""
+    owed = (folder / PENDING).exists() and not (results / f"ksweep_{name}.json").exists()
+    return (results / f"{name}.json").exists() and not owed
 
 
 def snapshot_dir(root: Path | None = None) -> Path:
@@ -44,7 +54,7 @@ def save(root: Path | None = None, names=None) -> list[str]:
         if names and name not in names:
             continue
         target = snapshot_dir(root) / name
-        if (results / f"{name}.json").exists():
+        if _finished(run.parent, results, name):
             shutil.rmtree(target, ignore_errors=True)
             continue
         for f in FILES:
@@ -52,7 +62,7 @@ def save(root: Path | None = None, names=None) -> list[str]:
                 _copy_atomic(run.parent / f, target / f)
         saved.append(name)
     for stale in sorted(snapshot_dir(root).glob("*/")) if snapshot_dir(root).exists() else []:
-        if (results / f"{stale.name}.json").exists():
+        if _finished(stale, results, stale.name):
             shutil.rmtree(stale)
     return saved
 
