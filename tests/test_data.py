@@ -50,39 +50,58 @@ FAST = 2.0  # network timeout for the tests' local servers (s)
 
 
 # ----------------------------------------------------------------------------------------- helpers
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves ``self.directory`` (set by :func:`running`) without logging; :meth:`send_half` sends the first
+    half of a file while announcing its full Content-Length (a download cut short)."""
+
+    directory_to_serve = "."
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, directory=self.directory_to_serve, **kwargs)
+
+    def log_message(self, *args):
+        pass
+
+    def send_half(self, body: bytes):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+
+
+@contextlib.contextmanager
+def running(handler, directory: Path, on_close=lambda: None):
+    """``handler`` (a :class:`QuietHandler` subclass) serving ``directory`` on 127.0.0.1; yields the base URL."""
+    bound = type(handler.__name__, (handler,), {"directory_to_serve": str(directory)})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), bound)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        on_close()
+        server.shutdown()
+        server.server_close()
+
+
 @contextlib.contextmanager
 def serve(directory: Path, truncate: bool = False):
     """An HTTP server on 127.0.0.1 for ``directory``; ``truncate`` sends half of each file while
     announcing its full Content-Length, then closes the connection."""
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self):
             if not truncate:
                 return super().do_GET()
             path = Path(self.translate_path(self.path))
             if not path.is_file():
                 return self.send_error(404)
-            body = path.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
+            self.send_half(path.read_bytes())
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(Handler, directory) as url:
+        yield url
 
 
 def closed_port_url(name="file") -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import http.server
 import os
 import shutil
 import signal
@@ -36,7 +35,8 @@ import pytest
 
 from concrete_ref import _download as dl
 from concrete_ref import data
-from tests.test_data import MIRROR, N_VALID, REPO, leftovers, needs_mnist, omni_mirror, toy_spec  # noqa: F401
+from tests.test_data import (MIRROR, N_VALID, REPO, QuietHandler, leftovers, needs_mnist, omni_mirror,  # noqa: F401
+                             running, toy_spec)
 
 NOT_WRITABLE = getattr(dl, "CacheNotWritableError", dl.DataUnavailableError)
 CACHE_WRITE_WARNING = getattr(dl, "CacheWriteWarning", UserWarning)
@@ -179,32 +179,14 @@ def stalling_server(directory: Path):
     """Serves the first half of each file (announcing its full length), then stalls until closed."""
     release = threading.Event()
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self):
-            body = Path(self.translate_path(self.path)).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
+            self.send_half(Path(self.translate_path(self.path)).read_bytes())
             release.wait(60)
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    with running(Handler, directory, on_close=release.set) as url:
+        yield url
 
 
 def test_part_file_of_a_killed_download_is_removed_by_the_next_fetch(tmp_path):

@@ -203,7 +203,19 @@ def straight_through_binary(soft: torch.Tensor) -> torch.Tensor:
     return hard + (soft - soft.detach())
 
 
-class RelaxedCategoricalLayer(nn.Module):
+class _StochasticLayer(nn.Module):
+    """What the two layers share: the straight-through switch ``hard``, and the uniforms of a discrete draw."""
+
+    def __init__(self, hard: bool = False):
+        super().__init__()
+        self.hard = hard
+
+    @staticmethod
+    def _uniforms(logits, generator):
+        return uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
+
+
+class RelaxedCategoricalLayer(_StochasticLayer):
     r"""A stochastic layer of ``n``-ary nodes: reads logits ``(..., n)``, returns ``(node, value)``.
 
     In training mode (``self.training``) the node is :math:`Y \sim \text{ExpConcrete}(\alpha, \lambda)` and
@@ -212,13 +224,9 @@ class RelaxedCategoricalLayer(nn.Module):
     and the value is :math:`D`: the discrete graph.  Score nodes with :meth:`log_prob`.
     """
 
-    def __init__(self, hard: bool = False):
-        super().__init__()
-        self.hard = hard
-
     def forward(self, logits, temperature, generator=None):
         if not self.training:
-            u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
+            u = self._uniforms(logits, generator)
             d = F.one_hot((logits + gumbel_from_uniform(u)).argmax(-1), logits.shape[-1]).to(logits.dtype)
             return d, d
         y = ExpConcrete(logits, temperature).rsample(generator=generator)
@@ -233,20 +241,16 @@ class RelaxedCategoricalLayer(nn.Module):
         return ExpConcrete(logits, temperature).log_prob(node)
 
 
-class RelaxedBinaryLayer(nn.Module):
+class RelaxedBinaryLayer(_StochasticLayer):
     r"""A stochastic layer of binary nodes: reads logits, returns ``(node, value)``.
 
     Training: node :math:`Y = (\log\alpha + L)/\lambda`, value :math:`\sigma(Y)` (``hard=True``: its
     straight-through 0/1).  Evaluation: node and value :math:`H(\log\alpha + L) \in \{0, 1\}`.
     """
 
-    def __init__(self, hard: bool = False):
-        super().__init__()
-        self.hard = hard
-
     def forward(self, logits, temperature, generator=None):
         if not self.training:
-            u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
+            u = self._uniforms(logits, generator)
             d = (logits + logistic_from_uniform(u) > 0).to(logits.dtype)
             return d, d
         y = LogitBinaryConcrete(logits, temperature).rsample(generator=generator)
