@@ -515,6 +515,74 @@ def _step_line(row) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- the paper preset's cost
+#: the grids whose paper-preset cost the page states: those whose every cell is in the benchmark (not
+#: nary-sp and arity: the 4- and 8-ary structured-prediction models and the binary 240H models are not
+#: benchmarked; not estimators: the newer estimators are not either)
+BUDGET_GRIDS = ("table1-m1", "table1", "figure4", "temperature")
+#: binarized MNIST's test and validation sets (the paper preset evaluates both in full)
+MNIST_TEST = MNIST_VALID = 10_000
+
+
+def _arg(args: list, flag: str, default=None):
+    return args[args.index(flag) + 1] if flag in args else default
+
+
+def paper_cpu_hours(result: dict) -> list[dict]:
+    """One core's hours for each grid of :data:`BUDGET_GRIDS` at the ``paper`` preset, at the speeds the
+    benchmark measured: per cell, 10^7 steps at the project's step time, plus validation (L_100 on the
+    10,000 validation images every 100,000 steps, at the eager evaluation speed: each one is below the
+    compile threshold), plus the final evaluation (L_50,000 on the 10,000 test images and on 10,000 training
+    images; structured prediction L^SP_100; at the project's evaluation speed), twice for the estimators on
+    the discrete graph (the best validation checkpoint is evaluated too) and for cells also evaluated on the
+    relaxed graph. Evaluation time scales with examples x samples, from the benchmark's seconds per 1000
+    images at its k. A grid with a cell the benchmark did not measure is left out."""
+    from concrete_ref.experiments import cli, estimators, grid
+
+    paper = cli.PRESETS["paper"]
+    steps = {(r["model"], r["arity"], r["estimator"], r["m"]): r for r in result["steps"] if "error" not in r}
+    evals = {(e["model"], e["arity"]): e for e in result["evaluation"]}
+    out = []
+    for g in BUDGET_GRIDS:
+        train_s = eval_s = 0.0
+        cells = grid.cells(g)
+        keys = [(_arg(c["args"], "--model"), int(_arg(c["args"], "--arity", 2)), _arg(c["args"], "--estimator"),
+                 int(_arg(c["args"], "--samples"))) for c in cells]
+        if any(k not in steps or k[:2] not in evals for k in keys):
+            continue
+        for cell in cells:
+            a = cell["args"]
+            model, est, m = _arg(a, "--model"), _arg(a, "--estimator"), int(_arg(a, "--samples"))
+            arity = int(_arg(a, "--arity", 2))
+            step, ev = steps[(model, arity, est, m)], evals[(model, arity)]
+            per_row = ev["seconds_per_1000"] / (1000 * ev["k"])  # seconds per example x sample
+            per_row_eager = ev.get("eager_seconds_per_1000", ev["seconds_per_1000"]) / (1000 * ev["k"])
+            k_test = k_train = 100 if cell["task"] == "structured" else paper["eval_samples_test"]
+            final = MNIST_TEST * k_test + paper["eval_train_examples"] * k_train
+            final *= (2 if estimators.get(est).graph == "discrete" else 1) * (2 if "--eval-relaxed" in a else 1)
+            valid = paper["steps"] // paper["valid_every"] * paper["valid_examples"] * paper["valid_samples"]
+            train_s += paper["steps"] * step["project_ms"] / 1e3
+            eval_s += final * per_row + valid * per_row_eager
+        out.append({"grid": g, "cells": len(cells), "train_hours": train_s / 3600, "eval_hours": eval_s / 3600,
+                    "cpu_hours": (train_s + eval_s) / 3600})
+    return out
+
+
+def budget_sentence(result: dict) -> str:
+    """The README's sentence on the paper preset's cost (a test holds it to the committed benchmark)."""
+    parts = [f"`{r['grid']}` {r['cpu_hours']:,.0f}" for r in paper_cpu_hours(result)]
+    return "At the benchmark's speeds the `paper` preset costs, in CPU hours of one core: " + ", ".join(parts) + "."
+
+
+def _budget_table(rows) -> list[str]:
+    lines = ["| grid | cells | training (CPU h) | evaluation (CPU h) | total (CPU h) | per cell (CPU h) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['grid']}` | {r['cells']} | {r['train_hours']:,.0f} | {r['eval_hours']:,.0f} "
+                     f"| {r['cpu_hours']:,.0f} | {r['cpu_hours'] / r['cells']:,.0f} |")
+    return lines
+
+
 # --------------------------------------------------------------------------- the book page
 ESTIMATOR_NAMES = {"concrete": "Concrete", "nvil": "NVIL", "vimco": "VIMCO"}
 
@@ -666,6 +734,17 @@ def page_text(result: dict, json_name: str = "data/benchmarks/speed_vm.json") ->
             continue
         out += [f"## {title}", "", *_step_table(rows), ""]
     out += ["## Evaluation", "", *_eval_table(result["evaluation"]), ""]
+    budget = paper_cpu_hours(result)
+    out += [] if not budget else ["## What the paper's protocol costs here", "",
+            "One core's hours for each grid at the `paper` preset (10^7 steps per cell), computed from the "
+            "figures above by `paper_cpu_hours` in `benchmarks/speed.py`: the project's step time times 10^7; "
+            "validation (L_100 on the 10,000 validation images every 100,000 steps, eager); the final "
+            "evaluation (L_50,000 on the 10,000 test images and on 10,000 training images; structured "
+            "prediction L^SP_100), twice for NVIL and VIMCO (their best validation checkpoint is evaluated "
+            "too) and for cells also evaluated on the relaxed graph. On a machine of this kind, a grid run "
+            "with `--workers w` takes about its total over w hours; the figures carry the load of the machine "
+            "during the benchmark (above).", "",
+            *_budget_table(budget), ""]
     ratios = [r["step_over_limit"] for r in steps]
     big = [r["step_over_limit"] for r in steps if r["m"] == max(SAMPLES)]
     small = [r["step_over_limit"] for r in steps if r["m"] == min(SAMPLES)]

@@ -137,3 +137,17 @@ def test_page_matches_committed_json(speed, tmp_path):
     assert len(result["evaluation"]) == 10 and result["settings"]["eval_k"] == 1000
     assert all(result["machine"][k] for k in ("cpu", "torch", "torch_threads", "date", "git_commit"))
     assert "file: book/benchmark" in (ROOT / "_toc.yml").read_text()
+
+
+def test_readme_states_the_paper_presets_cost_from_the_committed_benchmark(speed):
+    page = (ROOT / "book" / "benchmark.md").read_text()
+    result = json.loads(_committed(page).read_text())
+    rows = speed.paper_cpu_hours(result)
+    assert [r["grid"] for r in rows] == list(speed.BUDGET_GRIDS)
+    for r in rows:
+        assert r["cpu_hours"] == pytest.approx(r["train_hours"] + r["eval_hours"]) and r["train_hours"] > 0
+    # the cheapest cell by hand: 10^7 steps at its step time, and its share of the evaluation
+    cell = next(s for s in result["steps"] if (s["model"], s["estimator"], s["m"]) == ("200H-784V", "concrete", 1))
+    assert rows[0]["train_hours"] > 1e7 * cell["project_ms"] / 1e3 / 3600
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert speed.budget_sentence(result) in readme, "README's paper-preset cost is out of date with the benchmark"
