@@ -30,7 +30,7 @@ from .provenance import repo_root
 __all__ = ["load_results", "load_ksweeps", "read_result_file", "is_cell", "ResultFileError", "CellConflictError",
            "table1_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep",
            "interior_region", "markdown_table", "arity_markdown_table", "budget_summary", "family_differences",
-           "claims"]
+           "claims", "load_progress", "PROGRESS_DIR"]
 
 
 class ResultFileError(ValueError):
@@ -61,8 +61,12 @@ def _expected_run_name(path: Path, cfg: dict) -> str:
     missing = [k for k in CONFIG_KEYS if k not in cfg]
     if missing:
         raise ResultFileError(f"{path}: config lacks {', '.join(missing)}")
+    from . import estimators
+
+    # every registered estimator (the grid's 'estimators' runs publish here too; the tables read only
+    # Concrete, NVIL and VIMCO cells)
     choices = {"task": sorted(cli.TASKS), "preset": sorted(cli.PRESETS), "arity": [2, 4, 8],
-               "estimator": ["concrete", "nvil", "vimco"]}
+               "estimator": estimators.names()}
     for key, allowed in choices.items():
         if cfg[key] not in allowed or isinstance(cfg[key], bool):
             raise ResultFileError(f"{path}: config {key} = {cfg[key]!r} is not one of {allowed}")
@@ -180,6 +184,55 @@ def load_ksweeps(results_dir: Path | None = None, **match) -> list[dict]:
             res = read_result_file(path)
             if all(res["config"].get(k) == v for k, v in match.items()):
                 out.append(res)
+    return out
+
+
+#: the growing validation curves of unfinished long runs (``paper`` preset), one file per run, in this
+#: subfolder of the results folder (not read by :func:`load_results`: they are not results)
+PROGRESS_DIR = "progress"
+PROGRESS_KEYS = ("run", "config", "step", "curves", "best", "train_seconds")
+PROGRESS_CURVES = ("step", "train_objective", "valid_step", "valid_bound")
+
+
+def load_progress(results_dir: Path | None = None, **match) -> list[dict]:
+    """The progress files of unfinished runs (``<results>/progress/<run name>.json``) whose config matches
+    every ``key=value``, each checked and with ``"file"`` added, sorted by name; ``[]`` when the folder
+    has none.
+
+    A progress file holds what a run has done so far: ``step`` (Adam steps done), ``curves`` (the training
+    objective and the validation bound, ``valid_bound`` at the steps ``valid_step``), ``best`` (the best
+    validation bound and its step), ``train_seconds``.  A file that is not valid JSON, lacks these keys,
+    has curves of unequal lengths, or is not named after its config (``run`` and the file name must be
+    ``identity.run_name(config)``) is a :class:`ResultFileError` naming it.
+    """
+    folder = Path(results_dir or committed_results_dir()) / PROGRESS_DIR
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            res = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ResultFileError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(res, dict):
+            raise ResultFileError(f"{path}: a progress file is a JSON object; got {type(res).__name__}")
+        missing = [k for k in PROGRESS_KEYS if k not in res]
+        if missing:
+            raise ResultFileError(f"{path}: a progress file needs {', '.join(missing)}")
+        curves = res["curves"]
+        if not isinstance(curves, dict) or any(not isinstance(curves.get(k), list) for k in PROGRESS_CURVES):
+            raise ResultFileError(f"{path}: curves needs the lists {', '.join(PROGRESS_CURVES)}")
+        if len(curves["valid_step"]) != len(curves["valid_bound"]) or len(curves["step"]) != len(curves["train_objective"]):
+            raise ResultFileError(f"{path}: curves of unequal lengths (valid_step/valid_bound or step/train_objective)")
+        if not all(_is_number(v) for k in PROGRESS_CURVES for v in curves[k]) or not _is_number(res["step"]):
+            raise ResultFileError(f"{path}: step and curves must be numbers")
+        if not isinstance(res["config"], dict):
+            raise ResultFileError(f"{path}: config is not a JSON object")
+        name = _expected_run_name(path, res["config"])
+        if res["run"] != name or path.name != name + ".json":
+            raise ResultFileError(f"{path}: its config names the run {name!r} (file {name + '.json'!r}); "
+                                  f"the file says run {res['run']!r}")
+        res["file"] = path.name
+        if all(res["config"].get(k) == v for k, v in match.items()):
+            out.append(res)
     return out
 
 

@@ -1,0 +1,429 @@
+"""Table 1 with seeds: cells as mean ± s.d. over seeds, the paper's claims as paired margins with a
+verdict, the linear-versus-non-linear contrast, and the part of each gap to the paper that the
+evaluation's k explains (issue 21 §3).  Everything is computed from result dicts
+(:func:`results.load_results`, :func:`results.load_ksweeps`, :func:`results.load_progress`); no number is
+typed here but the paper's, which come from :mod:`.paper_numbers`.
+
+**Statistics.**  A cell (model, m, estimator) of a preset is the set of its seeds' results.  Over its
+:math:`n` seeds, :func:`seed_stats` gives the mean, the sample standard deviation
+:math:`s = \\sqrt{\\sum_s (x_s - \\bar x)^2 / (n - 1)}` and the standard error of the mean
+:math:`s / \\sqrt n`; with one seed there is no standard deviation and no standard error (``None``).
+
+**Margins.**  The paper's claim for a (model, m) is about the *margin*
+:math:`d = \\mathrm{NLL}_\\text{VIMCO/NVIL} - \\mathrm{NLL}_\\text{Concrete}` (positive: Concrete is
+better).  It is paired by seed: :math:`d_s` is computed for each seed run with both estimators (the
+two runs of a seed share their initialisation), and the margin is the mean of the :math:`d_s` with the
+standard error of that mean.  The verdict (:func:`verdict`), against the direction the paper claims
+(§5.2: VIMCO/NVIL better for linear models, :math:`d < 0`; Concrete better for non-linear ones,
+:math:`d > 0`): **holds** when the mean margin is on the claimed side by more than twice its standard
+error, **reversed** when it is on the other side by more than twice its standard error, and otherwise
+**not resolved at this budget**, which is also the verdict for a single seed, which has no standard
+error.  Two standard errors is the rule issue 21 sets; it is a loose rule for three seeds: a two-sided
+t-test at the 5% level with :math:`n - 1 = 2` degrees of freedom needs 4.3 standard errors.
+
+**Contrast.**  The paper's headline contrasts the two families: the margin should be larger for a
+non-linear model than for the linear model of the same depth and m, :math:`C = d_\\text{non-linear} -
+d_\\text{linear} > 0`.  The two margins come from independent runs, so the standard error of
+:math:`C` is :math:`\\sqrt{\\mathrm{se}_\\text{nl}^2 + \\mathrm{se}_\\text{l}^2}`; the pooled contrast is
+the mean of the per-(depth, m) contrasts with standard error :math:`\\sqrt{\\sum_i \\mathrm{se}_i^2} / N`.
+The same verdict rule applies, with the claimed sign positive.
+
+**The evaluation's k.**  A k-sweep (``ksweep_<run>.json``) holds :math:`\\bar{\\mathcal L}_k`, the mean
+bound over its test images for several k from one stream of samples per image.  The part of the
+run's gap to the paper that its evaluation with :math:`k` samples instead of 50,000 explains is
+:math:`\\bar{\\mathcal L}_{50000} - \\bar{\\mathcal L}_k` (:func:`k_part`): in NLL, how much lower the
+run's number would be at the paper's k.  When the table's k is not one of the sweep's, it is
+interpolated linearly in :math:`\\log k` between the two neighbouring k of the sweep, and bracketed by
+their values (:math:`\\mathcal L_k` increases with k).  The rest of the gap (:func:`gap_split`) is
+everything else: the training budget above all.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import paper_numbers
+from . import results as R
+
+__all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells",
+           "seed_rows", "margins", "contrasts", "pooled_contrast", "k_part", "gap_split", "ksweep_margins",
+           "preset_budget", "budget_text", "fmt_stats", "seed_markdown_table", "short_budget", "margin_markdown_table",
+           "contrast_markdown_table", "progress_rows"]
+
+HOLDS, REVERSED, UNRESOLVED = "holds", "reversed", "not resolved at this budget"
+#: why a single seed is never resolved
+SINGLE_SEED = "one seed has no standard error"
+ESTIMATORS = ("concrete", "vimco")  # the two columns of Table 1; "vimco" is NVIL for m = 1
+PAPER_K = 50_000
+
+
+def _vimco(m: int) -> str:
+    return "nvil" if m == 1 else "vimco"
+
+
+def seed_stats(values) -> dict:
+    """``{"n", "mean", "sd", "se"}`` of a list of numbers: the mean, the sample standard deviation
+    (divisor n - 1) and the standard error of the mean, s.d. / sqrt(n).  ``sd`` and ``se`` are ``None``
+    for fewer than two values; everything but ``n`` is ``None`` for none."""
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "sd": None, "se": None}
+    mean = sum(values) / n
+    if n < 2:
+        return {"n": 1, "mean": mean, "sd": None, "se": None}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return {"n": n, "mean": mean, "sd": sd, "se": sd / math.sqrt(n)}
+
+
+def verdict(mean, se, claimed_sign: int, n: int | None = None, rule: float = 2.0) -> str:
+    """:data:`HOLDS` when ``mean`` is on the side ``claimed_sign`` (+1 or -1) of zero by more than
+    ``rule`` standard errors, :data:`REVERSED` when on the other side by more than that, else
+    :data:`UNRESOLVED`; always :data:`UNRESOLVED` without a standard error (one seed, ``se is None``) or
+    with ``n < 2``."""
+    if claimed_sign not in (1, -1):
+        raise ValueError(f"claimed_sign must be +1 or -1; got {claimed_sign!r}")
+    if mean is None or se is None or (n is not None and n < 2):
+        return UNRESOLVED
+    z = claimed_sign * mean
+    if z > rule * se:
+        return HOLDS
+    if z < -rule * se:
+        return REVERSED
+    return UNRESOLVED
+
+
+def _is_table1_cell(r: dict, preset: str, dataset: str) -> bool:
+    c = r["config"]
+    return (c["task"] == "density" and c["dataset"] == dataset and c["arity"] == 2 and c["preset"] == preset
+            and c["model"] in paper_numbers.TABLE1_MODELS and c["estimator"] in ("concrete", "nvil", "vimco")
+            and R._default_temperatures(c) and R.is_cell(r))
+
+
+def seed_cells(results: list[dict], preset: str, dataset: str = "mnist", split: str = "test") -> dict:
+    """``(model, m, "concrete" | "vimco") -> {"values", "seeds", "files", "n", "mean", "sd", "se"}``: every
+    seed of each Table 1 cell of ``preset`` (binary units, default temperatures, no budget override),
+    the NLL of ``split`` per seed (sorted by seed) and :func:`seed_stats` of them.  ``"vimco"`` is NVIL
+    for m = 1.  Two results for one cell and seed are a :class:`results.CellConflictError` naming both."""
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train'; got {split!r}")
+    by_seed: dict = {}
+    for r in results:
+        if not _is_table1_cell(r, preset, dataset):
+            continue
+        c = r["config"]
+        key = (c["model"], c["samples"], "concrete" if c["estimator"] == "concrete" else "vimco")
+        cell = by_seed.setdefault(key, {})
+        if c["seed"] in cell:
+            raise R._conflict(f"the {preset} cell {dataset} {c['model']} m = {c['samples']} {c['estimator']} "
+                              f"seed {c['seed']}", cell[c["seed"]], r)
+        cell[c["seed"]] = r
+    out = {}
+    for key, cell in by_seed.items():
+        seeds = sorted(cell)
+        values = [cell[s]["metrics"][f"{split}_nll"] for s in seeds]
+        out[key] = {"values": values, "seeds": seeds, "files": [cell[s].get("file") for s in seeds],
+                    **seed_stats(values)}
+    return out
+
+
+def seed_rows(results: list[dict], preset: str, dataset: str = "mnist", split: str = "test",
+              reference: list[dict] | None = None, reference_preset: str = "paper") -> list[dict]:
+    """One row per (model, m) of Table 1: for ``est`` in concrete and vimco, ``est`` (the
+    :func:`seed_cells` entry, ``None`` when not run), ``{est}_paper`` (the paper's number) and
+    ``{est}_diff`` (mean over seeds minus the paper's).  With ``reference`` (other results, e.g. the
+    ``paper`` preset's), also ``{est}_ref`` and ``{est}_ref_diff``: the seed-0 cell of
+    ``reference_preset`` and its difference from the paper's number."""
+    cells = seed_cells(results, preset, dataset, split)
+    ref = seed_cells(reference, reference_preset, dataset, split) if reference is not None else {}
+    rows = []
+    for model in paper_numbers.TABLE1_MODELS:
+        for m in (1, 5, 50):
+            row = {"model": model, "m": m}
+            for est in ESTIMATORS:
+                paper = paper_numbers.table1(dataset, split, model, m, "concrete" if est == "concrete" else _vimco(m))
+                cell = cells.get((model, m, est))
+                row[est] = cell
+                row[f"{est}_paper"] = paper
+                row[f"{est}_diff"] = None if cell is None else cell["mean"] - paper
+                if reference is not None:
+                    rc = ref.get((model, m, est))
+                    v = None if rc is None or 0 not in rc["seeds"] else rc["values"][rc["seeds"].index(0)]
+                    row[f"{est}_ref"] = v
+                    row[f"{est}_ref_diff"] = None if v is None else v - paper
+            rows.append(row)
+    return rows
+
+
+def claimed_sign(model: str) -> int:
+    """The sign of VIMCO/NVIL minus Concrete NLL that §5.2 claims: -1 (VIMCO/NVIL better) for a linear
+    model, +1 (Concrete better) for a non-linear one (``~`` in its notation)."""
+    return 1 if "~" in model else -1
+
+
+def margins(results: list[dict], preset: str, dataset: str = "mnist", split: str = "test") -> list[dict]:
+    """One row per (model, m) of Table 1: the paired margin VIMCO/NVIL minus Concrete NLL.
+
+    ``per_seed`` maps each seed run with both estimators to its margin; ``n``, ``mean``, ``sd``, ``se``
+    are :func:`seed_stats` of those; ``paper`` is the paper's margin (its two numbers' difference);
+    ``claimed`` the sign §5.2 claims (:func:`claimed_sign`); ``verdict`` the 2-standard-error verdict
+    against it (:func:`verdict`), with ``why`` saying so when one seed leaves it unresolved;
+    ``paper_agrees`` whether the paper's own cell is on the claimed side; ``unpaired`` the seeds run
+    with one estimator only.
+    """
+    cells = seed_cells(results, preset, dataset, split)
+    out = []
+    for model in paper_numbers.TABLE1_MODELS:
+        for m in (1, 5, 50):
+            c, v = cells.get((model, m, "concrete")), cells.get((model, m, "vimco"))
+            cs = dict(zip(c["seeds"], c["values"])) if c else {}
+            vs = dict(zip(v["seeds"], v["values"])) if v else {}
+            per_seed = {s: vs[s] - cs[s] for s in sorted(set(cs) & set(vs))}
+            stats = seed_stats(per_seed.values())
+            sign = claimed_sign(model)
+            paper = (paper_numbers.table1(dataset, split, model, m, _vimco(m))
+                     - paper_numbers.table1(dataset, split, model, m, "concrete"))
+            verdict_ = verdict(stats["mean"], stats["se"], sign, stats["n"])
+            why = ("not run" if stats["n"] == 0 else SINGLE_SEED if stats["n"] == 1 else
+                   f"|mean| {'>' if verdict_ != UNRESOLVED else '<='} 2 s.e.")
+            out.append({"model": model, "m": m, "per_seed": per_seed, **stats, "paper": paper, "claimed": sign,
+                        "verdict": verdict_, "why": why, "paper_agrees": sign * paper > 0,
+                        "unpaired": sorted(set(cs) ^ set(vs))})
+    return out
+
+
+#: (non-linear, linear) models of the same depth: the pairs of the paper's headline contrast
+CONTRAST_PAIRS = (("200H~784V", "200H-784V"), ("200H~200H~784V", "200H-200H-784V"))
+
+
+def contrasts(margin_rows: list[dict]) -> list[dict]:
+    """The linear-versus-non-linear contrast for each (depth, m): ``contrast`` is the non-linear model's
+    mean margin minus the linear model's (``None`` unless both have one), ``se`` the root sum of their
+    squared standard errors (``None`` unless both have one: independent runs), ``paper`` the same
+    contrast of the paper's margins, and ``verdict`` against the claimed sign +1 (the non-linear model
+    favours Concrete more)."""
+    by = {(r["model"], r["m"]): r for r in margin_rows}
+    out = []
+    for nonlinear, linear in CONTRAST_PAIRS:
+        for m in (1, 5, 50):
+            a, b = by[(nonlinear, m)], by[(linear, m)]
+            value = None if a["mean"] is None or b["mean"] is None else a["mean"] - b["mean"]
+            se = None if a["se"] is None or b["se"] is None else math.hypot(a["se"], b["se"])
+            n = min(a["n"], b["n"])
+            out.append({"nonlinear": nonlinear, "linear": linear, "m": m, "contrast": value, "se": se, "n": n,
+                        "paper": a["paper"] - b["paper"], "verdict": verdict(value, se, 1, n)})
+    return out
+
+
+def pooled_contrast(contrast_rows: list[dict]) -> dict:
+    """The mean of the per-(depth, m) contrasts that have a standard error, with standard error
+    sqrt(sum se_i^2) / N (independent contrasts), the paper's mean contrast over the same cells, and the
+    verdict against +1.  ``cells`` is N; with none, ``contrast`` and ``se`` are ``None``."""
+    use = [r for r in contrast_rows if r["se"] is not None]
+    paper_all = sum(r["paper"] for r in contrast_rows) / len(contrast_rows) if contrast_rows else None
+    if not use:
+        return {"cells": 0, "contrast": None, "se": None, "paper": paper_all, "verdict": UNRESOLVED}
+    n = len(use)
+    value = sum(r["contrast"] for r in use) / n
+    se = math.sqrt(sum(r["se"] ** 2 for r in use)) / n
+    return {"cells": n, "contrast": value, "se": se, "paper": sum(r["paper"] for r in use) / n,
+            "verdict": verdict(value, se, 1, min(r["n"] for r in use))}
+
+
+def k_part(sweep: dict, k: int, reference_k: int = PAPER_K) -> dict:
+    """How much higher an NLL evaluated with ``k`` importance samples is than one with ``reference_k``
+    (default the paper's 50,000), on the sweep's images: ``mean_bound[reference_k] - mean_bound[k]``
+    (nats; positive, since the bound increases with k).
+
+    Returns ``{"k", "value", "low", "high", "interpolated", "examples"}``: for a k the sweep measured,
+    ``low == high == value``; for a k between two of the sweep's, ``value`` is interpolated linearly in
+    log k and ``low``/``high`` are the values at the neighbouring k (the larger k gives ``low``).  A k
+    outside the sweep's range, or a ``reference_k`` it did not measure, is a ``ValueError``."""
+    ks, bound = list(sweep["ks"]), list(sweep["mean_bound"])
+    if reference_k not in ks:
+        raise ValueError(f"the sweep of {sweep.get('run')} has no k = {reference_k} (ks: {ks})")
+    top = bound[ks.index(reference_k)]
+    if k in ks:
+        v = top - bound[ks.index(k)]
+        return {"k": k, "value": v, "low": v, "high": v, "interpolated": False, "examples": sweep.get("examples")}
+    below = [kk for kk in ks if kk < k]
+    above = [kk for kk in ks if kk > k]
+    if not below or not above:
+        raise ValueError(f"k = {k} is outside the sweep's ks {ks}")
+    k0, k1 = max(below), min(above)
+    b0, b1 = bound[ks.index(k0)], bound[ks.index(k1)]
+    t = (math.log(k) - math.log(k0)) / (math.log(k1) - math.log(k0))
+    interp = b0 + t * (b1 - b0)
+    return {"k": k, "value": top - interp, "low": top - b1, "high": top - b0, "interpolated": True,
+            "examples": sweep.get("examples")}
+
+
+def gap_split(results: list[dict], ksweeps: list[dict], preset: str, dataset: str = "mnist") -> list[dict]:
+    """For every Table 1 cell of ``preset`` whose seed-0 run has a k-sweep: its test NLL (``ours``), the
+    paper's (``paper``), ``gap`` = ours - paper, ``k_used`` (the table's evaluation k), ``k_part``
+    (:func:`k_part` at ``k_used``, with ``k_low``/``k_high``) and ``rest`` = gap - k_part, the part the
+    evaluation's k does not explain; sorted in Table 1's order."""
+    runs = {r["file"][:-len(".json")]: r for r in results if _is_table1_cell(r, preset, dataset)
+            and r["config"]["seed"] == 0}
+    out = []
+    for sweep in ksweeps:
+        r = runs.get(sweep["run"])
+        if r is None:
+            continue
+        c = r["config"]
+        est = "concrete" if c["estimator"] == "concrete" else "vimco"
+        paper = paper_numbers.table1(dataset, "test", c["model"], c["samples"], c["estimator"])
+        ours = r["metrics"]["test_nll"]
+        kp = k_part(sweep, c["eval_samples_test"])
+        out.append({"model": c["model"], "m": c["samples"], "estimator": est, "label": c["estimator"],
+                    "ours": ours, "paper": paper, "gap": ours - paper, "k_used": c["eval_samples_test"],
+                    "k_part": kp["value"], "k_low": kp["low"], "k_high": kp["high"],
+                    "interpolated": kp["interpolated"], "rest": ours - paper - kp["value"],
+                    "examples": sweep["examples"], "run": sweep["run"]})
+    order = lambda r: (paper_numbers.TABLE1_MODELS.index(r["model"]), r["m"], r["estimator"])
+    return sorted(out, key=order)
+
+
+def ksweep_margins(ksweeps: list[dict], preset: str, dataset: str = "mnist") -> list[dict]:
+    """For each (model, m) whose seed-0 Concrete and VIMCO/NVIL runs of ``preset`` both have a k-sweep on
+    the same images: the margin VIMCO/NVIL minus Concrete of the sweeps' mean NLL at each k
+    (``ks``, ``margin``), one seed, so without a seed standard error."""
+    by = {}
+    for s in ksweeps:
+        c = s["config"]
+        if (c["task"], c["dataset"], c["arity"], c["preset"], c["seed"]) != ("density", dataset, 2, preset, 0):
+            continue
+        by[(c["model"], c["samples"], "concrete" if c["estimator"] == "concrete" else "vimco")] = s
+    out = []
+    for model in paper_numbers.TABLE1_MODELS:
+        for m in (1, 5, 50):
+            c, v = by.get((model, m, "concrete")), by.get((model, m, "vimco"))
+            if c is None or v is None or c["ks"] != v["ks"] or c["examples"] != v["examples"]:
+                continue
+            out.append({"model": model, "m": m, "ks": list(c["ks"]), "examples": c["examples"],
+                        "margin": [-bv + bc for bc, bv in zip(c["mean_bound"], v["mean_bound"])]})
+    return out
+
+
+def preset_budget(preset: str, task: str = "density") -> dict:
+    """The budget a preset gives a cell (from ``cli.PRESETS``): steps, batch, evaluation k and examples
+    (``None``: the full split) on test and train."""
+    from .cli import PRESETS
+
+    p = PRESETS[preset]
+    return {"preset": preset, "steps": p["steps"], "batch_size": p["batch_size"],
+            "k_test": p["eval_samples_test"], "k_train": p["eval_samples_train"],
+            "test_examples": p["eval_examples"], "train_examples": p["eval_train_examples"]}
+
+
+def budget_text(preset: str, seeds=None, split: str = "test") -> str:
+    """One line stating what a number of ``preset`` is: steps, batch, L_k and images of ``split``, seeds
+    (``seeds``: the seeds run; ``None`` leaves them out), e.g. ``20,000 steps of 64, L_5,000 on the full
+    test set, seeds 0, 1, 2``."""
+    b = preset_budget(preset)
+    k = b["k_test"] if split == "test" else b["k_train"]
+    ex = b["test_examples"] if split == "test" else b["train_examples"]
+    where = f"the full {split} set" if ex is None else f"{ex:,} evenly spaced {split} images"
+    text = f"{b['steps']:,} steps of {b['batch_size']}, L_{k:,} on {where}"
+    if seeds is not None:
+        seeds = sorted(set(seeds))
+        text += (", no seed run yet" if not seeds else
+                 f", seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}")
+    return text
+
+
+def fmt_stats(cell: dict | None, digits: int = 1) -> str:
+    """``mean ± s.d. (n)`` of a :func:`seed_cells` entry; ``mean (1 seed)``; ``not run``."""
+    if cell is None or cell["n"] == 0:
+        return "not run"
+    if cell["sd"] is None:
+        return f"{cell['mean']:.{digits}f} (1 seed)"
+    return f"{cell['mean']:.{digits}f} ± {cell['sd']:.{digits}f} ({cell['n']})"
+
+
+def _signed(v, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:+.{digits}f}"
+
+
+def short_budget(preset: str) -> str:
+    """``20,000 steps, L_5,000``: a preset's training steps and test-set evaluation k, for a header."""
+    b = preset_budget(preset)
+    return f"{b['steps']:,} steps, L_{b['k_test']:,}"
+
+
+def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_preset: str | None = "paper") -> str:
+    """Markdown for one estimator column of :func:`seed_rows` (test set): the paper's number, the
+    reference preset's seed-0 number (``reference_preset``; the rows need ``{est}_ref``) with its
+    difference, and the seeds of ``preset`` as mean ± s.d. (seeds) with the difference of the mean; the
+    budget of every column (steps, evaluation k, seeds) is in its header."""
+    ref = reference_preset is not None and f"{est}_ref" in rows[0]
+    head = ["model", "m", "paper (10^7 steps, L_50,000)"]
+    if ref:
+        head += [f"ours, {reference_preset} preset ({short_budget(reference_preset)}, seed 0)", "diff"]
+    head += [f"ours, {preset} preset ({short_budget(preset)}; mean ± s.d. (seeds))", "diff"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], str(r["m"]), f"{r[f'{est}_paper']:.1f}"]
+        if ref:
+            v = r[f"{est}_ref"]
+            cells += ["not run yet" if v is None else f"{v:.1f}", _signed(r[f"{est}_ref_diff"])]
+        cells += [fmt_stats(r[est]), _signed(r[f"{est}_diff"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def margin_markdown_table(margin_rows: list[dict]) -> str:
+    """Markdown for :func:`margins`: the paper's margin, ours (mean ± s.e., seeds), the claimed side and
+    the verdict."""
+    lines = ["| model | m | claimed | paper | ours: mean ± s.e. (seeds) | verdict |", "|---|---|---|---|---|---|"]
+    for r in margin_rows:
+        side = "< 0" if r["claimed"] < 0 else "> 0"
+        if r["n"] == 0:
+            ours = "not run"
+        elif r["se"] is None:
+            ours = f"{r['mean']:+.2f} (1 seed)"
+        else:
+            ours = f"{r['mean']:+.2f} ± {r['se']:.2f} ({r['n']})"
+        why = "" if r["n"] == 0 or r["n"] > 1 else f" ({SINGLE_SEED})"
+        lines.append(f"| {r['model']} | {r['m']} | {side} | {r['paper']:+.1f} | {ours} | "
+                     f"{'–' if r['n'] == 0 else r['verdict'] + why} |")
+    return "\n".join(lines) + "\n"
+
+
+def contrast_markdown_table(contrast_rows: list[dict], pooled: dict | None = None) -> str:
+    """Markdown for :func:`contrasts` (and :func:`pooled_contrast` as a last row)."""
+    lines = ["| non-linear minus linear | m | paper | ours: contrast ± s.e. | verdict |", "|---|---|---|---|---|"]
+    for r in contrast_rows:
+        ours = ("not run" if r["contrast"] is None else f"{r['contrast']:+.2f}" if r["se"] is None
+                else f"{r['contrast']:+.2f} ± {r['se']:.2f}")
+        why = "" if r["contrast"] is None or r["se"] is not None else f" ({SINGLE_SEED})"
+        lines.append(f"| {r['nonlinear']} − {r['linear']} | {r['m']} | {r['paper']:+.1f} | {ours} | "
+                     f"{'–' if r['contrast'] is None else r['verdict'] + why} |")
+    if pooled is not None:
+        ours = ("no cell with seeds" if pooled["contrast"] is None
+                else f"{pooled['contrast']:+.2f} ± {pooled['se']:.2f} ({pooled['cells']} cells)")
+        paper = "–" if pooled["paper"] is None else f"{pooled['paper']:+.1f}"
+        lines.append(f"| pooled | all | {paper} | {ours} | {pooled['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
+    """One row per progress file (an unfinished long run): model, estimator, m, steps done of the
+    preset's, the last and the best validation NLL (minus the validation bound), training seconds so
+    far, and the paper's final test NLL of that cell (a different quantity: test L_50,000 after the
+    full budget)."""
+    out = []
+    for p in progress:
+        c, curves = p["config"], p["curves"]
+        steps = c["steps"]
+        last = -curves["valid_bound"][-1] if curves["valid_bound"] else None
+        best = p["best"].get("valid_bound") if isinstance(p.get("best"), dict) else None
+        paper = (paper_numbers.table1(dataset, "test", c["model"], c["samples"], c["estimator"])
+                 if c["model"] in paper_numbers.TABLE1_MODELS and c["task"] == "density" else None)
+        out.append({"run": p["run"], "model": c["model"], "estimator": c["estimator"], "m": c["samples"],
+                    "step": p["step"], "steps": steps, "fraction": p["step"] / steps,
+                    "valid_examples": c.get("valid_examples"), "valid_k": c.get("valid_samples"),
+                    "last_valid_nll": last, "last_valid_step": curves["valid_step"][-1] if curves["valid_step"] else None,
+                    "best_valid_nll": None if best is None else -best, "train_seconds": p["train_seconds"],
+                    "paper_test": paper})
+    return out
