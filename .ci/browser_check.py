@@ -213,7 +213,7 @@ return {
     }
     return found.slice(0, 5);
   })(),
-  height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),
+  height: Math.max(document.body ? document.body.scrollHeight : 0, document.documentElement.scrollHeight),
   mathjax_done: !!(window.MathJax && MathJax.startup && MathJax.startup.promise),
 };
 """
@@ -330,6 +330,7 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
         raise ValueError(f"theme must be 'light' or 'dark'; got {theme!r}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser, driver_path = chromium_paths()
@@ -378,8 +379,15 @@ def browser_problems(root: Path, screenshots: Path | None, timeout: float = 30.0
                 shot = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
                 shot.parent.mkdir(parents=True, exist_ok=True)
                 height = min(int(state["height"]), 30000)
-                driver.set_window_size(1280, max(900, height))
-                shot.write_bytes(driver.get_screenshot_as_png())
+                # a full-page screenshot of a long chapter can outlast chromedriver's 10 s renderer timeout on a
+                # loaded machine: try again at the window's height, and record (not fail) a missing picture
+                for attempt_height in (max(900, height), 900):
+                    try:
+                        driver.set_window_size(1280, attempt_height)
+                        shot.write_bytes(driver.get_screenshot_as_png())
+                        break
+                    except TimeoutException as exc:
+                        state["screenshot_error"] = str(exc).splitlines()[0][:200]
                 driver.set_window_size(1280, 900)
             out.extend(layout_problems(driver))
             if math_widths and state["math_blocks"]:
