@@ -194,3 +194,43 @@ def test_committed_statistics_are_reproduced_by_a_small_rerun(committed):
         for key in ("bias2", "variance"):
             tol = 4 * math.hypot(old[f"{key}_se"], new[f"{key}_se"])
             assert abs(new[key] - old[key]) < tol, (label, key, new[key], old[key], tol)
+
+
+# ---------------------------------------------------------------- the MNIST runs (estimator_runs)
+def _fake_result(folder, model, estimator, seed, nll, **override):
+    """A result file of the comparison, made from a committed 'book' result with the book5k config."""
+    from concrete_ref.experiments import identity
+
+    src = json.loads((committed_results_dir() / "density_mnist_200H_784V_concrete_m1_book_s0.json").read_text())
+    cfg = identity.preset_config({**src["config"], "model": model, "estimator": estimator, "seed": seed,
+                                  "preset": "book5k"})
+    cfg.update(override)
+    res = {**src, "config": cfg, "metrics": {**src["metrics"], "test_nll": nll, "train_nll": nll - 2.0}}
+    path = folder / (identity.run_name(cfg) + ".json")
+    path.write_text(json.dumps(res))
+    return path
+
+
+def test_estimator_runs_reads_what_is_there(tmp_path):
+    from concrete_ref.experiments import estimator_runs as E
+
+    empty = E.estimator_runs(tmp_path)
+    assert empty == {"runs": [], "other": [], "unreadable": []}
+    assert E.count_sentence(empty).startswith(f"0 of the {E.EXPECTED} runs are finished") and E.EXPECTED == 72
+    assert E.nll_rows([]) == [] and E.published_rows([])[0]["ours_train_objective"] is None
+    for seed, nll in ((0, 100.0), (1, 102.0)):
+        _fake_result(tmp_path, "200H~784V", "nvil", seed, nll)
+    _fake_result(tmp_path, "200H-784V", "concrete", 0, 90.0)
+    _fake_result(tmp_path, "200H-784V", "concrete", 1, 91.0, steps=5)  # a budget override: not a cell
+    (tmp_path / "density_mnist_200H_784V_arm_m1_book5k_s9.json").write_text("{not json")
+    found = E.estimator_runs(tmp_path)
+    assert len(found["runs"]) == 3 and len(found["other"]) == 1 and len(found["unreadable"]) == 1
+    assert E.count_sentence(found).startswith("3 of the 72 runs are finished: 0 of the 54 runs of the six newer "
+                                              "estimators and 3 of the 18 Concrete and NVIL runs.")
+    rows = {(r["model"], r["estimator"]): r for r in E.nll_rows(found["runs"])}
+    assert rows[("200H~784V", "nvil")]["test_nll"] == pytest.approx(101.0)
+    assert rows[("200H~784V", "nvil")]["test_nll_sd"] == pytest.approx(math.sqrt(2.0))
+    assert rows[("200H-784V", "concrete")]["n"] == 1 and rows[("200H-784V", "concrete")]["test_nll_sd"] is None
+    c = E.curves(found["runs"][0])
+    r0 = found["runs"][0]
+    assert c["valid_seconds"][-1] == pytest.approx(c["valid_step"][-1] / r0["steps_done"] * r0["train_seconds"])
