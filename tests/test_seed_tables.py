@@ -214,9 +214,11 @@ def test_seed_rows_and_markdown(seeded):
 def test_budget_text_from_the_presets():
     assert C.budget_text("book5k", [2, 0, 1]) == "20,000 steps of 64, L_5,000 on the full test set, seeds 0, 1, 2"
     assert C.budget_text("book5k", [], "train") == \
-        "20,000 steps of 64, L_5,000 on 10,000 evenly spaced train images, no seed run yet"
+        "20,000 steps of 64, L_5,000 on 10,000 evenly spaced training images, no seed run yet"
     assert C.budget_text("book", [0]) == "20,000 steps of 64, L_1,000 on the full test set, seed 0"
     assert C.budget_text("paper") == "10,000,000 steps of 64, L_50,000 on the full test set"
+    assert C.budget_text("book", [0], tex=True) == \
+        "20,000 steps of 64, $\\mathcal{L}_{1{,}000}$ on the full test set, seed 0"
 
 
 # ------------------------------------------------------------------ files: results and progress

@@ -45,7 +45,7 @@ import math
 from . import paper_numbers
 from . import results as R
 
-__all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells",
+__all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells", "table1_runs", "claimed_sign",
            "seed_rows", "margins", "contrasts", "pooled_contrast", "k_part", "gap_split", "ksweep_margins",
            "preset_budget", "budget_text", "fmt_stats", "seed_markdown_table", "short_budget", "margin_markdown_table",
            "contrast_markdown_table", "progress_rows"]
@@ -98,6 +98,12 @@ def _is_table1_cell(r: dict, preset: str, dataset: str) -> bool:
     return (c["task"] == "density" and c["dataset"] == dataset and c["arity"] == 2 and c["preset"] == preset
             and c["model"] in paper_numbers.TABLE1_MODELS and c["estimator"] in ("concrete", "nvil", "vimco")
             and R._default_temperatures(c) and R.is_cell(r))
+
+
+def table1_runs(results: list[dict], preset: str, dataset: str = "mnist") -> list[dict]:
+    """The results that are Table 1 cells of ``preset`` (any seed): density estimation, binary units,
+    default temperatures, no budget override, Concrete, NVIL or VIMCO, one of the four Table 1 models."""
+    return [r for r in results if _is_table1_cell(r, preset, dataset)]
 
 
 def seed_cells(results: list[dict], preset: str, dataset: str = "mnist", split: str = "test") -> dict:
@@ -275,7 +281,7 @@ def gap_split(results: list[dict], ksweeps: list[dict], preset: str, dataset: st
         paper = paper_numbers.table1(dataset, "test", c["model"], c["samples"], c["estimator"])
         ours = r["metrics"]["test_nll"]
         kp = k_part(sweep, c["eval_samples_test"])
-        out.append({"model": c["model"], "m": c["samples"], "estimator": est, "label": c["estimator"],
+        out.append({"model": c["model"], "m": c["samples"], "estimator": est, "label": c["estimator"], "preset": preset,
                     "ours": ours, "paper": paper, "gap": ours - paper, "k_used": c["eval_samples_test"],
                     "k_part": kp["value"], "k_low": kp["low"], "k_high": kp["high"],
                     "interpolated": kp["interpolated"], "rest": ours - paper - kp["value"],
@@ -316,15 +322,20 @@ def preset_budget(preset: str, task: str = "density") -> dict:
             "test_examples": p["eval_examples"], "train_examples": p["eval_train_examples"]}
 
 
-def budget_text(preset: str, seeds=None, split: str = "test") -> str:
+def _bound(k: int, tex: bool) -> str:
+    return ("$\\mathcal{L}_{" + f"{k:,}".replace(",", "{,}") + "}$") if tex else f"L_{k:,}"
+
+
+def budget_text(preset: str, seeds=None, split: str = "test", tex: bool = False) -> str:
     """One line stating what a number of ``preset`` is: steps, batch, L_k and images of ``split``, seeds
     (``seeds``: the seeds run; ``None`` leaves them out), e.g. ``20,000 steps of 64, L_5,000 on the full
-    test set, seeds 0, 1, 2``."""
+    test set, seeds 0, 1, 2`` (``tex``: the bound as MyST math)."""
     b = preset_budget(preset)
     k = b["k_test"] if split == "test" else b["k_train"]
     ex = b["test_examples"] if split == "test" else b["train_examples"]
-    where = f"the full {split} set" if ex is None else f"{ex:,} evenly spaced {split} images"
-    text = f"{b['steps']:,} steps of {b['batch_size']}, L_{k:,} on {where}"
+    name = "test" if split == "test" else "training"
+    where = f"the full {name} set" if ex is None else f"{ex:,} evenly spaced {name} images"
+    text = f"{b['steps']:,} steps of {b['batch_size']}, {_bound(k, tex)} on {where}"
     if seeds is not None:
         seeds = sorted(set(seeds))
         text += (", no seed run yet" if not seeds else
@@ -345,28 +356,32 @@ def _signed(v, digits: int = 1) -> str:
     return "–" if v is None else f"{v:+.{digits}f}"
 
 
-def short_budget(preset: str) -> str:
-    """``20,000 steps, L_5,000``: a preset's training steps and test-set evaluation k, for a header."""
+def short_budget(preset: str, tex: bool = False) -> str:
+    """``20,000 steps, L_5,000``: a preset's training steps and test-set evaluation k, for a header
+    (``tex``: the bound as MyST math)."""
     b = preset_budget(preset)
-    return f"{b['steps']:,} steps, L_{b['k_test']:,}"
+    return f"{b['steps']:,} steps, {_bound(b['k_test'], tex)}"
 
 
-def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_preset: str | None = "paper") -> str:
+def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_preset: str | None = "paper",
+                        tex: bool = False, reference_ms=None) -> str:
     """Markdown for one estimator column of :func:`seed_rows` (test set): the paper's number, the
     reference preset's seed-0 number (``reference_preset``; the rows need ``{est}_ref``) with its
     difference, and the seeds of ``preset`` as mean ± s.d. (seeds) with the difference of the mean; the
-    budget of every column (steps, evaluation k, seeds) is in its header."""
+    budget of every column (steps, evaluation k, seeds) is in its header (``tex``: bounds as math).
+    ``reference_ms``: the m that the reference grid runs (others show "–", not "not run yet")."""
     ref = reference_preset is not None and f"{est}_ref" in rows[0]
-    head = ["model", "m", "paper (10^7 steps, L_50,000)"]
+    head = ["model", "m", f"paper ({'$10^7$' if tex else '10^7'} steps, {_bound(PAPER_K, tex)})"]
     if ref:
-        head += [f"ours, {reference_preset} preset ({short_budget(reference_preset)}, seed 0)", "diff"]
-    head += [f"ours, {preset} preset ({short_budget(preset)}; mean ± s.d. (seeds))", "diff"]
+        head += [f"ours, {reference_preset} preset ({short_budget(reference_preset, tex)}, seed 0)", "diff"]
+    head += [f"ours, {preset} preset ({short_budget(preset, tex)}; mean ± s.d. (seeds))", "diff"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], str(r["m"]), f"{r[f'{est}_paper']:.1f}"]
         if ref:
             v = r[f"{est}_ref"]
-            cells += ["not run yet" if v is None else f"{v:.1f}", _signed(r[f"{est}_ref_diff"])]
+            outside = reference_ms is not None and r["m"] not in reference_ms
+            cells += ["–" if outside else "not run yet" if v is None else f"{v:.1f}", _signed(r[f"{est}_ref_diff"])]
         cells += [fmt_stats(r[est]), _signed(r[f"{est}_diff"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
