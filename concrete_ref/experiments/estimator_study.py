@@ -7,8 +7,8 @@ estimate is known exactly.
 **The toys.** Three models shaped like the paper's ``200H-784V``, ``200H-200H-784V`` and ``200H~784V``:
 ``4H-6V`` (one linear latent layer), ``3H-3H-6V`` (two) and ``4H~6V`` (one, non-linear links: two tanh
 layers of 4), float64, in evaluation mode (the centering averages of App. D.4 frozen at zero, so the
-objective is fixed). Their parameters are the model's initialisation plus :math:`0.5\,\mathcal N(0, 1)`
-noise from a fixed seed (:func:`toy_model`), and each has one fixed binary image ``x`` of 6 pixels
+objective is fixed). Their parameters are drawn uniformly from :math:`[-1.5, 1.5]` with a fixed seed, the
+same bits on every machine (:func:`toy_model`), and each has one fixed binary image ``x`` of 6 pixels
 (:data:`TOY_IMAGE`). A model with :math:`n` latent units has :math:`2^n` states (16, 64, 16).
 
 **The target.** Every estimator but VIMCO is measured against the exact gradient of the discrete
@@ -116,26 +116,35 @@ TEMPERATURES = (0.1, 0.3, 2 / 3, 1.0, 2.0)
 PRIOR_RATIO = 0.75
 #: the model's default temperatures, restored after every variant
 DEFAULT_TEMPERATURES = (2 / 3, 1 / 2)
+#: the toys' parameters are uniform on [-PARAMETER_RANGE, PARAMETER_RANGE]
+PARAMETER_RANGE = 1.5
 DEFAULT_JSON = Path("data/results/studies/estimator_toy_study.json")
 
 
 # ---------------------------------------------------------------- the toys and their exact gradients
 def toy_model(notation: str, seed: int = 0) -> DiscreteLatentModel:
-    """A float64 binary density model in evaluation mode: its initialisation plus 0.5 N(0, 1) noise
-    (seeded), so that the posterior is neither uniform nor degenerate."""
+    """A float64 binary density model in evaluation mode whose every parameter is drawn uniformly from
+    [-:data:`PARAMETER_RANGE`, :data:`PARAMETER_RANGE`] (seeded; in ``named_parameters`` order), so that the
+    posterior is neither uniform nor degenerate.
+
+    The values are ``numpy.random.default_rng(seed).random()`` (exact multiples of 2^-53) times
+    ``2 * PARAMETER_RANGE`` minus ``PARAMETER_RANGE``, each step one correctly rounded operation: the same
+    bits on every CPU and with every SIMD kernel, so the exact gradients do not depend on the machine (the
+    model's own initialisation draws in float32 through vectorised kernels, which move its last bits)."""
     spec = parse_notation(notation, 2)
     if spec.conditional:
         raise ValueError(f"the study's toys are density models; got {notation!r}")
-    gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the initialisation draws from the global generator: leave it as it was
-        torch.manual_seed(seed)
         model = DiscreteLatentModel(spec, temperatures=DEFAULT_TEMPERATURES).double()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     n = sum(code.units for code in model.codes)
     if n > 16:
         raise ValueError(f"{notation!r} has {n} latent units: 2^{n} states are too many to enumerate")
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            u = rng.random(p.numel())
+            values = np.subtract(np.multiply(u, 2.0 * PARAMETER_RANGE), PARAMETER_RANGE)
+            p.copy_(torch.from_numpy(values).reshape(p.shape))
     return model.eval()
 
 
