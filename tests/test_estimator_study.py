@@ -244,16 +244,19 @@ def test_estimator_runs_reads_what_is_there(tmp_path):
     for seed, nll in ((0, 100.0), (1, 102.0)):
         _fake_result(tmp_path, "200H~784V", "nvil", seed, nll)
     _fake_result(tmp_path, "200H-784V", "concrete", 0, 90.0)
+    _fake_result(tmp_path, "200H~784V", "rebar", 0, 99.0)
     _fake_result(tmp_path, "200H-784V", "concrete", 1, 91.0, steps=5)  # a budget override: not a cell
     (tmp_path / "density_mnist_200H_784V_arm_m1_book5k_s9.json").write_text("{not json")
     found = E.estimator_runs(tmp_path)
-    assert len(found["runs"]) == 3 and len(found["other"]) == 1 and len(found["unreadable"]) == 1
-    assert E.count_sentence(found).startswith("3 of the 72 runs are finished: 0 of the 54 runs of the six newer "
+    assert len(found["runs"]) == 4 and len(found["other"]) == 1 and len(found["unreadable"]) == 1
+    assert E.count_sentence(found).startswith("4 of the 72 runs are finished: 1 of the 54 runs of the six newer "
                                               "estimators and 3 of the 18 Concrete and NVIL runs.")
+    pub = E.published_rows(found["runs"])[0]
+    assert pub["ours_n"] == 1 and pub["ours_steps"] == 20_000 and pub["ours_images_seen"] == 20_000 * 64
     rows = {(r["model"], r["estimator"]): r for r in E.nll_rows(found["runs"])}
     assert rows[("200H~784V", "nvil")]["test_nll"] == pytest.approx(101.0)
     assert rows[("200H~784V", "nvil")]["test_nll_sd"] == pytest.approx(math.sqrt(2.0))
     assert rows[("200H-784V", "concrete")]["n"] == 1 and rows[("200H-784V", "concrete")]["test_nll_sd"] is None
-    c = E.curves(found["runs"][0])
+    c = E.curves(found["runs"][0])  # (sorted by file name: the concrete run)
     r0 = found["runs"][0]
     assert c["valid_seconds"][-1] == pytest.approx(c["valid_step"][-1] / r0["steps_done"] * r0["train_seconds"])
