@@ -23,10 +23,14 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
-def _git(*args) -> str | None:
+def _git(*args, keep_indent: bool = False) -> str | None:
+    """git's output without surrounding whitespace; ``keep_indent``: only trailing newlines removed (a
+    ``status --porcelain`` line starts with a space when the index is clean: ``" M path"``)."""
     try:
         out = subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else None
+        if out.returncode != 0:
+            return None
+        return out.stdout.rstrip("\n") if keep_indent else out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -49,7 +53,7 @@ def code_state() -> tuple[str | None, str | None]:
     the code of its start: a result evaluated hours later must not name the commit that HEAD has moved to
     in the meantime. The experiment command lines call it as they start (``cli.experiment_process``).
     """
-    return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref")
+    return _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--", "concrete_ref", keep_indent=True)
 
 
 @functools.lru_cache(maxsize=1)
