@@ -23,12 +23,7 @@ from tests.test_experiments_core import _exact_lm_and_grad  # noqa: E402
 COMMITTED = committed_results_dir() / "studies" / "estimator_toy_study.json"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _run(model, x, label, calls, batch, seed=0, **kw):

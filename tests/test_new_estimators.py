@@ -30,12 +30,7 @@ X = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
 CALLS, BATCH = 100, 50  # 5,000 draws: 100 minibatch means of 50
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _gradients(model, est, x, calls=CALLS, batch=BATCH, seed=0, target=None):
