@@ -56,8 +56,15 @@ def hypercube_corners(arity: int) -> torch.Tensor:
     return torch.stack([((k >> b) & 1) * 2.0 - 1.0 for b in range(bits)]).to(torch.float32)
 
 
+#: set by :mod:`.seed_stack` while a stacked step runs: the same likelihood through an operator whose batching
+#: rule rounds like the single run (``vmap``'s own rule for the fused loss rounds differently)
+STACKED_LIKELIHOOD = None
+
+
 def bernoulli_log_likelihood(logits, x):
     """:math:`\\sum_i x_i \\log\\sigma(l_i) + (1 - x_i)\\log\\sigma(-l_i)` over the last axis."""
+    if STACKED_LIKELIHOOD is not None:
+        return STACKED_LIKELIHOOD(logits, x)
     return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
 

@@ -24,7 +24,7 @@ from .fast_eval import COMPILE_ROWS, CompiledLogWeights, worth_compiling
 from .config import RESUMABLE_CHANGES, RunConfig
 from .provenance import provenance
 
-__all__ = ["RunConfig", "Trainer", "NonFiniteError", "atomic_write_json", "EVAL_ROWS"]
+__all__ = ["RunConfig", "Trainer", "NonFiniteError", "atomic_write_json", "EVAL_ROWS", "step_loss"]
 
 #: rows (examples x importance samples) per evaluation call: small enough for the temporaries to stay in cache
 EVAL_ROWS = 1024
@@ -45,11 +45,25 @@ def atomic_write_json(path: Path, obj) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _compact(obj):
+    """``obj`` with every tensor that views a larger storage replaced by a copy of its own elements:
+    ``torch.save`` writes a view's whole storage (the parameters of a seed stack's runs are slices of
+    one stacked tensor; see :mod:`.seed_stack`)."""
+    if isinstance(obj, torch.Tensor):
+        own = obj.numel() * obj.element_size()
+        return obj.clone() if obj.untyped_storage().nbytes() > own else obj
+    if isinstance(obj, dict):
+        return type(obj)((k, _compact(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_compact(v) for v in obj)
+    return obj
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_name(path)
     try:
-        torch.save(obj, tmp)
+        torch.save(_compact(obj), tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -65,6 +79,13 @@ def _fused_adam_available(device="cpu") -> bool:
         return True
     except (RuntimeError, TypeError, ValueError):
         return False
+
+
+def step_loss(estimator, split, samples: int, x, uniforms):
+    """``(loss, bound)`` of one minibatch ``x`` with its noise: the estimator's loss on the data (density
+    estimation) or on the top half given the bottom half (``split``, structured prediction)."""
+    inp, target = (x, None) if split is None else split(x)
+    return estimator.loss(inp, samples, uniforms, target=target)
 
 
 class Trainer:
@@ -134,9 +155,9 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def _loss(self, x, uniforms):
         """The minibatch loss of the run's estimator and the mean bound it estimates: the whole
-        differentiable step, a pure function of the batch and its noise (what gets compiled)."""
-        inp, target = self._inputs(x)
-        return self.estimator.loss(inp, self.config.samples, uniforms, target=target)
+        differentiable step, a pure function of the batch and its noise (what gets compiled, and what a
+        seed stack maps over its seeds)."""
+        return step_loss(self.estimator, self.split, self.config.samples, x, uniforms)
 
     def compile_step(self) -> float:
         """Compile :meth:`_loss` (forward and backward) with ``torch.compile``; returns the seconds the first
@@ -314,29 +335,44 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     progress_path: Path | None = None
 
+    def begin_run(self) -> None:
+        """Record the start (or resume) of training: the code and engine that run from this step on."""
+        self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine)})
+
+    def record(self, value: float) -> None:
+        """After a step: the running average of the training objective (rate 0.02) and, at every
+        ``steps // 200``-th step and the last, a point of the training curve."""
+        running = self.running
+        self.running = value if running is None or not math.isfinite(running) else 0.98 * running + 0.02 * value
+        c = self.config
+        if self.step % max(1, c.steps // 200) == 0 or self.step == c.steps:
+            self.curves["step"].append(self.step)
+            self.curves["train_objective"].append(self.running)
+
+    def due(self) -> tuple[bool, bool]:
+        """Whether a validation and whether a checkpoint is due after the current step."""
+        c = self.config
+        last = self.step == c.steps
+        return (bool(c.valid_every) and (self.step % c.valid_every == 0 or last),
+                self.step % c.checkpoint_every == 0 or last)
+
     def run(self, checkpoint: Path, progress: bool = True, stop_after: int | None = None) -> None:
         """Train to ``config.steps`` (checkpointing), or stop early after ``stop_after`` steps (tests)."""
         from tqdm import tqdm  # the text bar: works on a terminal, in Jupyter and in logs alike
 
         c = self.config
-        self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine)})
+        self.begin_run()
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc=c.run_name(), mininterval=2.0)
-        curve_every = max(1, c.steps // 200)
         t0 = time.perf_counter()
         while self.step < c.steps:
-            value = self.train_step()
-            running = self.running
-            self.running = value if running is None or not math.isfinite(running) else 0.98 * running + 0.02 * value
-            last = self.step == c.steps
-            if self.step % curve_every == 0 or last:
-                self.curves["step"].append(self.step)
-                self.curves["train_objective"].append(self.running)
+            self.record(self.train_step())
             if self.step % 50 == 0:
                 bar.update(50)
                 bar.set_postfix(objective=f"{self.running:.2f}")
-            if c.valid_every and (self.step % c.valid_every == 0 or last):
+            validate, save = self.due()
+            if validate:
                 self._validate(checkpoint)
-            if self.step % c.checkpoint_every == 0 or last:
+            if save:
                 self.check_finite()
                 self.train_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()

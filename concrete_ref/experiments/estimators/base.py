@@ -80,6 +80,10 @@ class Estimator:
     #: the estimator's variance, which needs the gradient of a gradient) sets it False and overrides
     #: :meth:`backward`.
     compilable: bool = True
+    #: whether seeds of a run may be trained together (:mod:`..seed_stack`): tested bit-exact against the
+    #: runs one by one. NVIL's stacked step agrees only to float32 rounding (3e-8 after 30 steps: its
+    #: gradient sums its paths in another order), so NVIL runs alone.
+    stackable: bool = True
 
     def backward(self, x, m: int, uniforms, target=None):
         """Set ``.grad`` of the model's and the estimator's parameters for one minibatch (the optimiser

@@ -11,6 +11,7 @@ class NVIL(Estimator):
     name = "nvil"
     graph = "discrete"
     min_samples = max_samples = 1
+    stackable = False
     summary = "score function with a learned baseline and variance normalisation (m = 1)"
 
     def __init__(self, model, config=None):
