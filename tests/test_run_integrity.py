@@ -87,6 +87,23 @@ def test_resume_refuses_changed_settings_and_a_missing_checkpoint(tmp_path):
         density.main(_args(tmp_path, "--resume", "--learning-rate", "0.01"))
 
 
+def test_resume_in_the_default_folder_names_the_changed_setting(tmp_path, monkeypatch):
+    """The README's ``--resume`` (no --run-dir): a changed --steps or temperature gives the run another name,
+    hence another folder; the refusal names the setting and the cell's checkpoint, not only 'no checkpoint'
+    (it said only that before)."""
+    monkeypatch.setattr(cli, "repo_root", lambda: tmp_path)
+    argv = ["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--no-progress", "--steps", "4",
+            "--results-dir", str(tmp_path / "results")]
+    density.main(argv)
+    with pytest.raises(SystemExit, match=r"other settings is at .*_smoke_x[0-9a-f]{8}_s0 \(steps: 4 there, 6 now\)"):
+        density.main(argv + ["--resume", "--steps", "6"])
+    with pytest.raises(SystemExit, match=r"posterior_temperature: 0\.666.* there, 0\.5 now"):
+        density.main(argv + ["--resume", "--posterior-temperature", "0.5"])
+    with pytest.raises(SystemExit, match="no checkpoint at .*_s1/checkpoint.pt; run without --resume"):
+        density.main(argv + ["--resume", "--seed", "1"])  # another seed is another cell: nothing to name
+    density.main(argv + ["--resume"])  # the same settings resume
+
+
 def test_resumed_curves_equal_an_uninterrupted_runs(tmp_path):
     full = density.main(_args(tmp_path / "a", "--estimator", "nvil"))
     cfg = _config(_args(tmp_path / "b", "--estimator", "nvil"))

@@ -267,6 +267,36 @@ def check_result_slot(out: Path, cfg: RunConfig) -> None:
                          + "); refusing to write over it")
 
 
+#: what places a run in its table: a checkpoint with these settings and another name is the same cell's run
+#: with other settings
+CELL_FIELDS = ("task", "dataset", "model", "arity", "estimator", "samples", "seed")
+
+
+def other_settings_of_the_cell(runs: Path, cfg: RunConfig) -> list[str]:
+    """For ``--resume`` without a checkpoint under the run's name: the checkpoints in ``runs`` of the same
+    cell (model, estimator, m, seed) under another name, each as ``folder (setting: there, here; ...)``.
+    A changed ``--steps`` (or any budget flag, temperature or preset) changes the run's name and so its
+    default folder; this names the setting instead of only saying that the new folder is empty."""
+    mine = dataclasses.asdict(cfg)
+    model_part = "_" + cfg.model.replace("~", "n").replace("-", "_") + "_"
+    found = []
+    for path in sorted(runs.glob(f"{cfg.task}_{cfg.dataset}_*_s{cfg.seed}/checkpoint.pt")):
+        name = path.parent.name
+        if model_part not in name or f"_{cfg.estimator}_m{cfg.samples}_" not in name:
+            continue
+        try:
+            saved = load_checkpoint(path)["config"]
+        except SystemExit:  # unreadable: not this run's business here
+            continue
+        if any(saved.get(k) != mine[k] for k in CELL_FIELDS):
+            continue
+        differ = sorted(k for k in mine if k not in RESUMABLE_CHANGES and saved.get(k) != mine[k])
+        if differ:
+            found.append(f"{path.parent} ("
+                         + "; ".join(f"{k}: {saved.get(k)!r} there, {mine[k]!r} now" for k in differ) + ")")
+    return found
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Hold ``run_dir/lock`` for the whole run: a second process on the same run refuses, naming the first."""
@@ -391,6 +421,11 @@ def _train_and_evaluate(args, argv, task: str) -> dict:
     run_dir = args.run_dir or root / "runs" / cfg.run_name()
     checkpoint = run_dir / "checkpoint.pt"
     if args.resume and not checkpoint.exists():
+        others = other_settings_of_the_cell(root / "runs", cfg) if args.run_dir is None else []
+        if others:
+            raise SystemExit(f"--resume: there is no checkpoint at {checkpoint}; this cell's run with other "
+                             f"settings is at {'; '.join(others[:3])}; --resume continues the same run only "
+                             "(give it that run's settings), or run without --resume to start a new run")
         raise SystemExit(f"--resume: there is no checkpoint at {checkpoint}; run without --resume to start the run")
     if checkpoint.exists() and not (args.resume or args.fresh):
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it or --fresh to start again")
