@@ -123,6 +123,32 @@ def test_two_processes_cannot_train_one_run(tmp_path):
             density.main(_args(tmp_path))
 
 
+@pytest.mark.parametrize("writer", ["json", "checkpoint"])
+def test_two_writers_of_one_file_use_their_own_temporary_names(tmp_path, monkeypatch, writer):
+    """Issue 19 §2, 'unique temporary names': a second writer of the same result or checkpoint, starting while
+    the first one's temporary file exists, no longer takes the same '<name>.tmp' (the first writer's rename
+    then failed with FileNotFoundError, or moved the other's half-written file into place); both finish,
+    and no temporary file is left."""
+    from concrete_ref.experiments import train
+
+    target = tmp_path / ("result.json" if writer == "json" else "checkpoint.pt")
+    write = (lambda obj: train.atomic_write_json(target, obj)) if writer == "json" else \
+        (lambda obj: train._atomic_torch_save(obj, target))
+    real_replace, nested = train.os.replace, []
+
+    def replace_with_a_second_writer(src, dst):
+        if not nested:  # the first writer's temporary file is complete; another writer starts now
+            nested.append(src)
+            write({"writer": 2})
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(train.os, "replace", replace_with_a_second_writer)
+    write({"writer": 1})
+    saved = json.loads(target.read_text()) if writer == "json" else torch.load(target)
+    assert saved == {"writer": 1}  # the last rename wins, and it is a whole file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
 def test_corrupt_checkpoint_names_the_file_and_fresh(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"\x80\x02 not a checkpoint")
