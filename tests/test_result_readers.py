@@ -102,6 +102,29 @@ def test_cli_names_a_malformed_file_and_writes_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == [f"{DENSITY}.json"]
 
 
+@pytest.mark.parametrize("reader", ["load_results", "reproduce.result_rows"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")], ids=repr)
+@pytest.mark.parametrize("key", ["test_nll", "train_bound"])
+def test_a_non_finite_metric_never_reaches_a_table(tmp_path, reader, value, key):
+    """Issue 19 §2: 'a NaN never reaches a results file or a table'. A result file with a NaN (JSON's NaN,
+    from older code or a hand edit) was read and printed as 'nan' in Table 1; now an error naming the file."""
+    res = _template(DENSITY)
+    res["metrics"][key] = value
+    _write(tmp_path, res)
+    with pytest.raises(ValueError) as err:
+        _readers()[reader](tmp_path)
+    assert f"{DENSITY}.json" in str(err.value) and "not finite" in str(err.value) and key in str(err.value)
+
+
+def test_a_non_finite_ksweep_bound_is_an_error(tmp_path):
+    _write(tmp_path, _template(DENSITY))
+    sweep = _template(f"ksweep_{DENSITY}")
+    sweep["mean_bound"][-1] = float("nan")
+    _write(tmp_path, sweep, f"ksweep_{DENSITY}.json")
+    with pytest.raises(ValueError, match=f"ksweep_{DENSITY}.json.*NaN or infinite"):
+        R.load_ksweeps(tmp_path)
+
+
 # ------------------------------------------- 2. overrides are never a preset's cell; names follow configs
 def _short_run(res):
     res = copy.deepcopy(res)

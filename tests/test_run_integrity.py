@@ -169,6 +169,20 @@ def test_a_non_finite_loss_stops_the_run_and_writes_nothing(tmp_path, monkeypatc
     assert not (tmp_path / "results").exists()
 
 
+def test_a_non_finite_evaluation_writes_no_result(tmp_path, monkeypatch):
+    """Finite parameters can still give an infinite or NaN bound in the final evaluation: no result file
+    (it was written with the NaN, and Table 1 printed 'nan')."""
+    original = Trainer.evaluate
+
+    def poisoned(self):
+        return {**original(self), "test_nll": float("nan"), "test_bound": float("nan")}
+
+    monkeypatch.setattr(Trainer, "evaluate", poisoned)
+    with pytest.raises(NonFiniteError, match=r"evaluation after step 40 gave metrics\.test_bound = nan"):
+        density.main(_args(tmp_path))
+    assert not (tmp_path / "results").exists()
+
+
 def test_non_finite_parameters_stop_the_run_at_the_checkpoint(tmp_path, monkeypatch):
     original = Trainer.train_step
 

@@ -434,7 +434,7 @@ def _train_and_evaluate(args, argv, task: str) -> dict:
 
 
 def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict:
-    from .train import Trainer, atomic_write_json
+    from .train import NonFiniteError, Trainer, atomic_write_json
 
     data = load_dataset(args.dataset)
     train = np.asarray(data["train"][: cfg.train_examples], dtype=np.float64)
@@ -462,6 +462,11 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     if cfg.eval_train_examples:
         trainer.data["train"] = evenly_spaced(trainer.data["train"], cfg.eval_train_examples)
     result = trainer.results(checkpoint)
+    bad = [f"{key}.{k} = {v}" for key in ("metrics", "metrics_best") for k, v in (result.get(key) or {}).items()
+           if isinstance(v, float) and not np.isfinite(v)]
+    if bad:  # finite parameters can still evaluate to an infinite bound: no NaN reaches a results file
+        raise NonFiniteError(f"{cfg.run_name()}: the evaluation after step {trainer.step} gave {', '.join(bad)}; "
+                             "no result is written")
     check_result_slot(out, cfg)
     atomic_write_json(out, result)
     m = result["metrics"]

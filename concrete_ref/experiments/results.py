@@ -115,6 +115,8 @@ def read_result_file(path: Path) -> dict:
         if not all(isinstance(v, list) and all(_is_number(x) for x in v) for v in lists) \
                 or len({len(v) for v in lists}) != 1:
             raise ResultFileError(f"{path}: ks, mean_bound and stderr_bound are not lists of numbers of one length")
+        if not all(math.isfinite(x) for v in lists for x in v):
+            raise ResultFileError(f"{path}: ks, mean_bound or stderr_bound holds a NaN or infinite number")
         if not _is_number(res["seconds"]):
             raise ResultFileError(f"{path}: seconds = {res['seconds']!r} is not a number")
     else:
@@ -122,6 +124,10 @@ def read_result_file(path: Path) -> dict:
         bad = [k for k in needed if not _is_number(res["metrics"].get(k))]
         if bad:
             raise ResultFileError(f"{path}: metrics lack a number for {', '.join(bad)}")
+        for key in ("metrics", "metrics_best"):  # a NaN never reaches a table (issue 19 §2)
+            bad = [f"{k} = {v!r}" for k, v in (res.get(key) or {}).items() if _is_number(v) and not math.isfinite(v)]
+            if bad:
+                raise ResultFileError(f"{path}: {key} not finite: {', '.join(bad)}")
         bad = [k for k in ("steps_done", "train_seconds", "eval_seconds") if not _is_number(res[k])]
         if bad:
             raise ResultFileError(f"{path}: {', '.join(bad)} not a number")
