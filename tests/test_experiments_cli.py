@@ -117,7 +117,7 @@ def test_ksweep_reevaluates_a_run_on_spread_test_images(tmp_path, monkeypatch):
     density.main(["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke",
                   "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path), "--no-progress"])
     monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
-    res = evaluate.main(["ksweep", "--run", name, "--examples", "8", "--batch", "4"])
+    res = evaluate.main(["ksweep", "--run", name, "--examples", "8", "--batch", "4", "--publish"])
     saved = json.loads((tmp_path / "data" / "results" / f"ksweep_{name}.json").read_text())
     assert saved["mean_bound"] == res["mean_bound"] and saved["ks"] == list(evaluate.KS)
     assert saved["examples"] == 8 and saved["example_indices"] == "every 25-th test image from the first"  # 200 / 8
@@ -125,6 +125,53 @@ def test_ksweep_reevaluates_a_run_on_spread_test_images(tmp_path, monkeypatch):
     assert np.all(np.isfinite(b)) and b[-1] > b[0]  # L_50000 above L_1 on the same images
     assert np.all(np.diff(b) > -3 * np.asarray(saved["stderr_bound"][1:]))  # non-decreasing within noise
     assert saved["provenance"]["command"].startswith("python -m concrete_ref.experiments.evaluate ksweep")
+
+
+def test_ksweep_goes_to_scratch_unless_published_and_never_over_other_settings(tmp_path, monkeypatch):
+    """Issue 19 §2 for the README's `evaluate ksweep --run <run name>`: it wrote into data/results/ always, and
+    over a committed sweep of other --examples or --seed (500 images replaced by 8, silently); now a scratch
+    folder unless --publish (the grid's), and a sweep of other settings is refused before the evaluation."""
+    from concrete_ref.experiments import evaluate, grid
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    density.main(["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--steps", "3",
+                  "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path), "--no-progress"])
+    monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
+    sweep = ["ksweep", "--run", name, "--batch", "4"]
+    evaluate.main(sweep + ["--examples", "4"])
+    assert (tmp_path / "runs" / "results" / f"ksweep_{name}.json").exists()
+    assert not (tmp_path / "data").exists()
+    evaluate.main(sweep + ["--examples", "4", "--publish"])
+    published = tmp_path / "data" / "results" / f"ksweep_{name}.json"
+    before = published.read_text()
+    assert json.loads(before)["seed"] == 0
+    for extra, named in ((["--examples", "2"], "--examples: 4 there, 2 here"), (["--seed", "3"], "--seed: 0 there, 3 here")):
+        with pytest.raises(SystemExit, match="holds a k-sweep of other settings .*" + named):
+            evaluate.main(sweep + ["--examples", "4", "--publish", *extra])
+        assert published.read_text() == before
+    evaluate.main(sweep + ["--examples", "4", "--publish"])  # the same settings: a rerun, allowed
+    assert grid.ksweep_command(name)[-1] == "--publish"  # the grid publishes its sweeps
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--examples", "0"], "--examples"), (["--examples", "-5"], "--examples"), (["--batch", "0"], "--batch"),
+    (["--seed", "-1"], "--seed"), (["--seed", str(2**64)], "--seed"), (["--threads", "0"], "--threads"),
+    (["--run", "../../etc"], "--run"), (["--run", ""], "--run"), (["--run", "a\nb"], "--run"),
+    (["--publish", "--results-dir", "x"], "--results-dir"),
+])
+def test_ksweep_flags_are_usage_errors_before_any_work(tmp_path, monkeypatch, capsys, extra, flag):
+    """They failed after loading the run (ValueError: n must be >= 1, range() arg 3 must not be zero, ...)."""
+    from concrete_ref.experiments import evaluate
+
+    def forbidden(*a, **k):
+        raise AssertionError("work started before the flags were validated")
+
+    monkeypatch.setattr(evaluate, "experiment_process", forbidden)
+    monkeypatch.setattr(evaluate, "load_trainer", forbidden)
+    argv = ["ksweep", "--run", "density_synthetic_20H_784V_concrete_m1_smoke_s0", *extra]
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main(argv)
+    assert exc.value.code == 2 and f"error: argument {flag}" in capsys.readouterr().err
 
 
 def test_runs_flush_subnormals_and_restore_the_default():

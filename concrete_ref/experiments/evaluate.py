@@ -5,16 +5,20 @@
 loads ``runs/<run name>/checkpoint.pt``, evaluates :math:`\\mathcal{L}_k` on the discrete graph for
 k = 1, 10, 100, 1000, 5000, 10000, 50000 on ``--examples`` test images spread evenly over the test file
 (which is ordered by class), by block averages of one stream of 50,000 samples per image (see
-:func:`objectives.importance_bound_curve`), and writes ``data/results/ksweep_<run name>.json`` with
-provenance.  The paper reports L_50,000.
+:func:`objectives.importance_bound_curve`), and writes ``ksweep_<run name>.json`` with provenance into the
+scratch folder ``runs/results/`` (or ``--results-dir``); only ``--publish``, which the grid passes, writes
+into ``data/results/``.  A sweep file of other settings (another run's config, ``--examples`` or
+``--seed``) is never written over: refused before the evaluation, naming them.  The paper reports L_50,000.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -28,11 +32,14 @@ KS = (1, 10, 100, 1000, 5000, 10_000, 50_000)
 
 
 def load_trainer(run: str, device: str = "cpu"):
-    import torch
-
+    from .cli import load_checkpoint
     from .train import Trainer
 
-    state = torch.load(repo_root() / "runs" / run / "checkpoint.pt", weights_only=False, map_location="cpu")
+    path = repo_root() / "runs" / run / "checkpoint.pt"
+    if not path.exists():
+        raise SystemExit(f"--run {run}: there is no checkpoint at {path} (a k-sweep re-evaluates a trained run's "
+                         "final checkpoint)")
+    state = load_checkpoint(path)  # a corrupt file: an error naming it
     cfg = RunConfig(**state["config"])
     data = load_dataset(cfg.dataset)
     train = np.asarray(data["train"][: cfg.train_examples], dtype=np.float64)
@@ -55,9 +62,60 @@ def main(argv=None) -> dict:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:<i>, mps or auto")
     p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"],
                    help="torch.compile the log weights (auto: when examples x 50,000 is at least 4,000,000)")
+    p.add_argument("--results-dir", type=Path, help="where ksweep_<run>.json goes (default runs/results, scratch)")
+    p.add_argument("--publish", action="store_true", help="write into data/results/ (the committed results)")
     args = p.parse_args(argv)
+    validate(p, args)
     with experiment_process():
         return _ksweep(args, argv)
+
+
+def validate(parser, args) -> None:
+    """Usage errors (exit 2) before any work, as for the training command lines (:mod:`.flags`)."""
+    import os
+
+    from .flags import INT_MAX
+
+    run = args.run
+    if not run or run in (".", "..") or "/" in run or os.sep in run or not run.isprintable() or not run.isascii():
+        parser.error(f"argument --run: a run's name (a folder under runs/, e.g. "
+                     f"density_mnist_200H_784V_concrete_m1_book_s0); got {run!r}")
+    for flag, value, low in (("--examples", args.examples, 1), ("--batch", args.batch, 1), ("--seed", args.seed, 0)):
+        if not low <= value <= INT_MAX:
+            parser.error(f"argument {flag}: must be an integer from {low} to {INT_MAX}; got {value}")
+    cpus = os.cpu_count() or 1
+    if args.threads is not None and not 1 <= args.threads <= cpus:
+        parser.error(f"argument --threads: must be an integer from 1 to {cpus} (the CPUs of this machine); "
+                     f"got {args.threads}")
+    if args.publish and args.results_dir is not None:
+        parser.error("argument --results-dir: not allowed with --publish (--publish writes into data/results)")
+    if args.results_dir is not None and args.results_dir.exists() and not args.results_dir.is_dir():
+        parser.error(f"argument --results-dir: {str(args.results_dir)!r} exists and is not a folder")
+
+
+def sweep_file(args) -> Path:
+    """``ksweep_<run>.json`` in data/results (``--publish``), ``--results-dir`` or the scratch runs/results."""
+    folder = repo_root() / "data" / "results" if args.publish else args.results_dir or repo_root() / "runs" / "results"
+    return folder / f"ksweep_{args.run}.json"
+
+
+def check_sweep_slot(out: Path, config: dict, examples: int, seed: int) -> None:
+    """Refuse to write over a k-sweep of other settings (the run's config, the examples, the seed; a sweep
+    file without a recorded seed used the default, 0)."""
+    if not out.exists():
+        return
+    try:
+        saved = json.loads(out.read_text())
+        theirs_config, theirs = saved["config"], {"examples": saved["examples"], "seed": saved.get("seed", 0)}
+        differ = sorted(k for k in set(config) | set(theirs_config) if config.get(k) != theirs_config.get(k))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SystemExit(f"{out} exists and is not a readable k-sweep ({exc}); move it away first") from None
+    parts = [f"{k}: {theirs_config.get(k)!r} there, {config.get(k)!r} here" for k in differ]
+    parts += [f"--{k}: {theirs[k]!r} there, {v!r} here" for k, v in (("examples", examples), ("seed", seed))
+              if theirs[k] != v]
+    if parts:
+        raise SystemExit(f"{out} holds a k-sweep of other settings ({'; '.join(parts)}); refusing to write over "
+                         "it (write this one elsewhere with --results-dir)")
 
 
 def _ksweep(args, argv) -> dict:
@@ -72,6 +130,8 @@ def _ksweep(args, argv) -> dict:
     trainer = load_trainer(args.run, device)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
+    out = sweep_file(args)
+    check_sweep_slot(out, dict(trainer.config.__dict__), int(x_all.shape[0]), args.seed)  # before the hours
     trainer.eval_compile = args.compile
     log_weights = trainer._eval_log_weights(x_all.shape[0] * max(KS))
     t0 = time.perf_counter()
@@ -85,6 +145,7 @@ def _ksweep(args, argv) -> dict:
         "run": args.run,
         "config": trainer.config.__dict__,
         "examples": int(x_all.shape[0]),
+        "seed": args.seed,
         "example_indices": f"every {max(1, trainer.data['test'].shape[0] // args.examples)}-th test image from the first",
         "ks": list(KS),
         "mean_bound": [float(v) for v in curve.mean(1)],
@@ -94,7 +155,8 @@ def _ksweep(args, argv) -> dict:
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
                                              *(sys.argv[1:] if argv is None else argv)]), device),
     }
-    atomic_write_json(repo_root() / "data" / "results" / f"ksweep_{args.run}.json", result)
+    check_sweep_slot(out, result["config"], result["examples"], args.seed)
+    atomic_write_json(out, result)
     for k, v in zip(KS, result["mean_bound"]):
         print(f"k = {k:6d}: mean L_k = {v:.3f}")
     return result

@@ -98,7 +98,7 @@ def parse_seeds(text: str) -> list[int]:
 def ksweep_command(name: str) -> list[str]:
     """The k-sweep of a finished run (:mod:`.evaluate`), on :data:`KSWEEP_EXAMPLES` test images."""
     return [sys.executable, "-m", "concrete_ref.experiments.evaluate", "ksweep", "--run", name,
-            "--examples", str(KSWEEP_EXAMPLES), "--threads", "1"]
+            "--examples", str(KSWEEP_EXAMPLES), "--threads", "1", "--publish"]
 
 
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:
