@@ -167,3 +167,24 @@ def test_a_job_runs_its_commands_in_order_and_stops_at_the_first_failure(tmp_pat
     assert log.read_text().split() == ["train", "sweep"]
     assert grid.run_job("b", [say("train2"), fail, say("never")], str(tmp_path), str(log)) == 3
     assert log.read_text().split() == ["train", "sweep", "train2"]
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--workers", "0"], "--workers"), (["--workers", "-2"], "--workers"), (["--slurm-time", "0"], "--slurm-time"),
+    (["--slurm-cpus", "0"], "--slurm-cpus"), (["--slurm-gpus", "-1"], "--slurm-gpus"),
+    (["--slurm-parallel", "0"], "--slurm-parallel"), (["--preset", "nope"], "--preset"),
+])
+def test_bad_grid_flags_are_usage_errors_before_any_work(monkeypatch, capsys, extra, flag):
+    """Issue 19 §3 for the grid: --workers 0 restored the cells' snapshots and then failed in
+    ThreadPoolExecutor; an unknown preset was refused with the density command's usage line."""
+    from concrete_ref.experiments import snapshots
+
+    def forbidden(*a, **k):
+        raise AssertionError("work started before the flags were validated")
+
+    monkeypatch.setattr(grid, "dirty_package", lambda: [])
+    monkeypatch.setattr(snapshots, "restore", forbidden)
+    with pytest.raises(SystemExit) as exc:
+        grid.main(["table1-m1", *extra])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"error: argument {flag}" in err and "experiments.grid" in err

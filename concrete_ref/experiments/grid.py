@@ -128,7 +128,9 @@ def main(argv=None) -> None:
     p.add_argument("grid", nargs="+", choices=GRIDS,
                    help="one or more grids; their cells are pooled and run cheapest first")
     p.add_argument("--dataset", default="mnist", choices=["mnist", "omniglot"])
-    p.add_argument("--preset", default="book")
+    from .cli import PRESETS
+
+    p.add_argument("--preset", default="book", choices=sorted(PRESETS))
     p.add_argument("--seed", type=parse_seeds, default=[0],
                    help="seed, or seeds separated by commas (0,1,2): every cell once per seed")
     p.add_argument("--ksweep", action="store_true",
@@ -151,6 +153,9 @@ def main(argv=None) -> None:
     p.add_argument("--allow-dirty", action="store_true",
                    help="publish results from a package that differs from its commit (recorded in provenance)")
     args = p.parse_args(argv)
+    for flag, low in (("workers", 1), ("slurm_time", 1), ("slurm_cpus", 1), ("slurm_gpus", 0), ("slurm_parallel", 1)):
+        if getattr(args, flag) < low:  # before any work (a snapshot restored, a job submitted)
+            p.error(f"argument --{flag.replace('_', '-')}: must be an integer >= {low}; got {getattr(args, flag)}")
     root = repo_root()
     dirty = dirty_package()
     if dirty and not args.allow_dirty and not args.dry_run:
