@@ -43,6 +43,8 @@ BAD = [
     _case("--learning-rate", "--learning-rate", "0"),
     _case("--learning-rate", "--learning-rate", "-3e-4"),
     _case("--learning-rate", "--lr", "1e-45", id="density:--lr 1e-45 (zero in float32)"),
+    _case("--learning-rate", "--learning-rate", "1e30", id="density:--learning-rate 1e30 (NaN at step 1)"),
+    _case("--learning-rate", "--learning-rate", "1.5", task="structured"),
     _case("--posterior-temperature", "--posterior-temperature", "nan"),
     _case("--posterior-temperature", "--posterior-temperature", "0"),
     _case("--posterior-temperature", "--posterior-temperature", "-0.5"),

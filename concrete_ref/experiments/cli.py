@@ -446,7 +446,10 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     if args.publish:
         trainer.progress_path = out.parent / "progress" / out.name
     if checkpoint.exists() and args.resume:
-        trainer.load_state(load_checkpoint(checkpoint))
+        try:
+            trainer.load_state(load_checkpoint(checkpoint))
+        except ValueError as exc:  # a changed setting or device: a usage error, not a traceback
+            raise SystemExit(f"--resume: {exc}") from None
         print(f"resumed {cfg.run_name()} at step {trainer.step} of {cfg.steps}"
               f"{' (compiled step)' if trainer.compiled else ''}", file=sys.stderr)
     elif checkpoint.exists():  # --fresh

@@ -55,11 +55,15 @@ _COUNTS = (
 # (dest, strictly positive): real-valued flags.  Beside finiteness, the value must survive float32 (the
 # models' and Adam's arithmetic): a positive value below the smallest normal float32 is flushed to zero
 # inside the runs (``cli.subnormals_flushed``) and one above the largest is infinite.
+#
+# The third field is an upper bound where one follows from the arithmetic: Adam moves every parameter by
+# about the learning rate each step, whatever the gradient's scale, so a learning rate above 1 moves the
+# models' logits by more than a unit per step and no run converges (1e30 gave a NaN at the first step).
 _REALS = (
-    ("learning_rate", True),
-    ("posterior_temperature", True),
-    ("prior_temperature", True),
-    ("weight_decay", False),
+    ("learning_rate", True, 1.0),
+    ("posterior_temperature", True, None),
+    ("prior_temperature", True, None),
+    ("weight_decay", False, None),
 )
 _F32 = np.finfo(np.float32)
 
@@ -94,15 +98,16 @@ def _check_counts(parser, args) -> None:
 
 
 def _check_reals(parser, args) -> None:
-    for dest, positive in _REALS:
+    for dest, positive, upper in _REALS:
         flag, value = _flag(parser, dest), getattr(args, dest, None)
         if flag is None or value is None:
             continue
         low = f"> 0 (at least {_F32.tiny:.4g}, the smallest normal float32)" if positive else ">= 0"
-        ok = math.isfinite(value) and value <= _F32.max and (value >= _F32.tiny if positive else value >= 0)
+        high = f"{_F32.max:.4g} (float32)" if upper is None else f"{upper:g} (Adam's step is about the learning rate)"
+        ok = math.isfinite(value) and value <= min(_F32.max, upper or _F32.max) and (
+            value >= _F32.tiny if positive else value >= 0)
         if not ok:
-            parser.error(f"argument {flag}: must be a finite number {low} and at most {_F32.max:.4g} "
-                         f"(float32); got {value!r}")
+            parser.error(f"argument {flag}: must be a finite number {low} and at most {high}; got {value!r}")
 
 
 def _check_model(parser, args, task: str) -> None:
@@ -163,7 +168,7 @@ def validate_args(parser, args, task: str) -> None:
 
     Counts are integers >= 1 (``--valid-every`` >= 0, 0 meaning no validation), at most 2**63 - 1;
     ``--threads`` at most the machine's CPUs; ``--seed`` in [0, 2**63 - 1]; the learning rate and
-    temperatures finite and > 0, the weight decay finite and >= 0 (all within float32's normal range);
+    temperatures finite and > 0 (the learning rate at most 1), the weight decay finite and >= 0 (all within float32's normal range);
     ``--model`` a model of ``task`` in the paper's notation whose visible layers fit ``--dataset`` (its
     canonical ASCII form replaces ``args.model``); vimco with m >= 2, nvil with m = 1; not ``--resume`` with
     ``--fresh``, nor ``--results-dir`` with ``--publish``; ``--run-dir``/``--results-dir`` not existing files.
