@@ -270,3 +270,19 @@ def test_help_describes_the_command(capsys):
         R.main(["--help"])
     out = capsys.readouterr().out
     assert err.value.code == 0 and "beside the paper's numbers" in out and "is_preset_cell" in out
+
+
+def test_the_reproduce_command_names_a_malformed_file_and_writes_nothing(tmp_path, monkeypatch):
+    """``make results-pages`` ends with ``reproduce``: a malformed result file was an uncaught
+    ResultFileError traceback (issue 19's audit); it is an error message naming the file, and the page is
+    not written."""
+    folder = tmp_path / "data" / "results"
+    folder.mkdir(parents=True)
+    _write(folder, _drop(_template(DENSITY), "metrics"), f"{DENSITY}.json")
+    monkeypatch.setattr(reproduce, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(R, "repo_root", lambda: tmp_path)
+    page = tmp_path / "reproduce.md"
+    with pytest.raises(SystemExit) as err:
+        reproduce.main(["--output", str(page)])
+    assert str(err.value.code).startswith("reproduce: ") and f"{DENSITY}.json" in str(err.value.code)
+    assert not page.exists()

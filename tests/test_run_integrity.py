@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from concrete_ref.experiments import cli, density, identity  # noqa: E402
-from concrete_ref.experiments.train import NonFiniteError, Trainer  # noqa: E402
+from concrete_ref.experiments.train import Trainer  # noqa: E402
 
 
 def _args(tmp_path, *extra):
@@ -166,9 +166,20 @@ def test_a_non_finite_loss_stops_the_run_and_writes_nothing(tmp_path, monkeypatc
         return (loss * float("nan"), bound) if self.step == 6 else (loss, bound)
 
     monkeypatch.setattr(Trainer, "_loss", poisoned)
-    with pytest.raises(NonFiniteError, match="at step 7"):
+    # the command line stops with the step named (a message, not a traceback: issue 19's audit)
+    with pytest.raises(SystemExit, match="stopped: .*at step 7"):
         density.main(_args(tmp_path))
     assert not (tmp_path / "results").exists()
+
+
+def test_a_bad_data_timeout_is_a_usage_error_before_any_work(tmp_path, monkeypatch, capsys):
+    """``CONCRETE_DATA_TIMEOUT=abc``: the density command printed a 32-line traceback once it loaded the data,
+    after the run folder and its lock existed; it is now a usage error (exit 2) naming the variable."""
+    monkeypatch.setenv("CONCRETE_DATA_TIMEOUT", "abc")
+    with pytest.raises(SystemExit) as exit_info:
+        density.main(_args(tmp_path))
+    assert exit_info.value.code == 2 and "CONCRETE_DATA_TIMEOUT" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_non_finite_evaluation_writes_no_result(tmp_path, monkeypatch):
@@ -180,7 +191,7 @@ def test_a_non_finite_evaluation_writes_no_result(tmp_path, monkeypatch):
         return {**original(self), "test_nll": float("nan"), "test_bound": float("nan")}
 
     monkeypatch.setattr(Trainer, "evaluate", poisoned)
-    with pytest.raises(NonFiniteError, match=r"evaluation after step 40 gave metrics\.test_bound = nan"):
+    with pytest.raises(SystemExit, match=r"evaluation after step 40 gave metrics\.test_bound = nan"):
         density.main(_args(tmp_path))
     assert not (tmp_path / "results").exists()
 
@@ -196,7 +207,7 @@ def test_non_finite_parameters_stop_the_run_at_the_checkpoint(tmp_path, monkeypa
         return value
 
     monkeypatch.setattr(Trainer, "train_step", poisoned)
-    with pytest.raises(NonFiniteError, match="not finite at step 20"):
+    with pytest.raises(SystemExit, match="not finite at step 20"):
         density.main(_args(tmp_path, "--valid-every", "0"))
     assert not (tmp_path / "results").exists()
 

@@ -239,8 +239,13 @@ def main(argv=None, task: str = "density", description: str | None = None) -> di
     from .flags import validate_args
 
     validate_args(parser, args, task)
+    from .train import NonFiniteError
+
     with experiment_process():
-        return _train_and_evaluate(args, argv, task)
+        try:
+            return _train_and_evaluate(args, argv, task)
+        except NonFiniteError as exc:  # the run stops with the step named, not a traceback; nothing written
+            raise SystemExit(f"stopped: {exc}") from None
 
 
 def results_folder(args) -> Path:

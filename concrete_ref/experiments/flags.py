@@ -163,6 +163,17 @@ def _check_combinations(parser, args) -> None:
             parser.error(f"argument {_flag(parser, dest)}: {str(path)!r} exists and is not a folder")
 
 
+def _check_environment(parser) -> None:
+    """``CONCRETE_DATA_TIMEOUT``, which the data loader reads (it would raise only once the data is loaded,
+    after the run folder and its lock exist)."""
+    from .._download import network_timeout
+
+    try:
+        network_timeout()
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def validate_args(parser, args, task: str) -> None:
     """Refuse bad flag values with ``parser.error`` (exit 2) naming the flag and the accepted range.
 
@@ -171,9 +182,10 @@ def validate_args(parser, args, task: str) -> None:
     temperatures finite and > 0 (the learning rate at most 1), the weight decay finite and >= 0 (all within float32's normal range);
     ``--model`` a model of ``task`` in the paper's notation whose visible layers fit ``--dataset`` (its
     canonical ASCII form replaces ``args.model``); vimco with m >= 2, nvil with m = 1; not ``--resume`` with
-    ``--fresh``, nor ``--results-dir`` with ``--publish``; ``--run-dir``/``--results-dir`` not existing files.
+    ``--fresh``, nor ``--results-dir`` with ``--publish``; ``--run-dir``/``--results-dir`` not existing files; ``CONCRETE_DATA_TIMEOUT``, if set, a valid timeout.
     """
     _check_counts(parser, args)
     _check_reals(parser, args)
+    _check_environment(parser)
     _check_model(parser, args, task)
     _check_combinations(parser, args)

@@ -129,7 +129,11 @@ def main(argv=None) -> None:
     p.add_argument("--output", type=Path, default=None, help="default: book/reproduce.md")
     args = p.parse_args(argv)
     out = args.output or repo_root() / "book" / "reproduce.md"
-    out.write_text(page_text())
+    try:
+        text = page_text()
+    except ValueError as exc:  # a malformed or non-finite result file (ResultFileError), named; nothing written
+        raise SystemExit(f"reproduce: {exc}") from None
+    out.write_text(text)
     print(f"wrote {out}")
 
 
