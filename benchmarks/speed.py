@@ -781,6 +781,7 @@ def page_text(result: dict, json_name: str = "data/benchmarks/speed_vm.json") ->
         "*Evaluation / limit* reads the same way for `Trainer.bound`: no gradients, discrete samples, "
         f"{EVAL_ROWS} rows (examples × importance samples) per call.",
         "",
+        *_profile_section(PROFILE_JSON),
         "Timings depend on the machine and its load: rerun the command on yours and compare ratios, not "
         "milliseconds.",
         "",
@@ -790,6 +791,75 @@ def page_text(result: dict, json_name: str = "data/benchmarks/speed_vm.json") ->
         "",
     ]
     return "\n".join(out)
+
+
+#: the profile of ``benchmarks/profile_step.py``, shown on the page when it exists
+PROFILE_JSON = ROOT / "data" / "benchmarks" / "profile_vm.json"
+_PROFILE_HEADS = (("gemm", "GEMM"), ("fused_elementwise", "compiled element-wise"), ("optimizer", "optimizer"),
+                  ("noise", "noise"), ("batch", "batch"), ("compiled_wrappers", "compiled wrappers"),
+                  ("autograd", "autograd"), ("other", "other"))
+
+
+def _profile_section(path: Path) -> list[str]:
+    """"Where the time goes": the shares of ``benchmarks/profile_step.py``'s JSON, if it exists."""
+    if not path.exists():
+        return []
+    prof = json.loads(path.read_text())
+    mach = prof["machine"]
+
+    def pct(row, key):
+        return 100 * row["ms"][key] / sum(row["ms"].values())
+
+    lines = ["## Where the time goes", "",
+             f"From `{_relative(path)}`, written by `python benchmarks/profile_step.py` ({mach['cpu']}, "
+             f"{mach['torch_threads']} thread, PyTorch {mach['torch']}, commit `{(mach['git_commit'] or '?')[:10]}`, "
+             f"{mach['date'][:10]}; load average {mach['load_start']} at its start and {mach['load_end']} at its end"
+             + (f"; {mach['note']}" if mach.get("note") else "") + "). `torch.profiler`'s self time of every "
+             "operator, sorted into categories (the script's docstring lists them): the step as training runs "
+             "it at m = 1, and the compiled evaluation $\\mathcal{L}_{1000}$. The profiler adds a little to every "
+             "operator, so small categories are overstated; read the shares for what dominates.", "",
+             "| model | estimator | what | timed | profiled | " + " | ".join(h for _, h in _PROFILE_HEADS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(_PROFILE_HEADS)]
+    for row in prof["rows"]:
+        if row["what"] == "step":
+            what, timed, profiled = "step, m = 1", f"{row['step_ms']:.2f} ms", f"{row['profiled_ms']:.2f} ms"
+        else:
+            what = f"L_{row['k']}, {row['images']} images"
+            timed = f"{row['seconds_per_1000']:.1f} s / 1000"
+            profiled = f"{row['profiled_seconds_per_1000']:.1f} s / 1000"
+        est = {"concrete": "Concrete", "nvil": "NVIL"}.get(row["estimator"], row["estimator"])
+        lines.append(f"| `{row['model']}` | {est} | {what} | {timed} | {profiled} | "
+                     + " | ".join(f"{pct(row, k):.0f}%" for k, _ in _PROFILE_HEADS) + " |")
+    steps = [r for r in prof["rows"] if r["what"] == "step"]
+    evals = [r for r in prof["rows"] if r["what"] == "evaluation"]
+    gemm_s = [pct(r, "gemm") for r in steps]
+    fixed = [100 - pct(r, "gemm") - pct(r, "fused_elementwise") for r in steps]
+    lines += ["",
+              f"At m = 1 the products take {min(gemm_s):.0f}-{max(gemm_s):.0f}% of the profiled step, which is so "
+              f"{100 / max(gemm_s):.1f}-{100 / min(gemm_s):.1f}x the time of its own products (the limit above, "
+              "at the products' best rate, is lower still); the fixed work of a step (optimizer, noise, batch, the "
+              f"compiled region's wrappers, autograd, small operators) is {min(fixed):.0f}-{max(fixed):.0f}%, "
+              "more than the element-wise kernels that sample and score the model."]
+    if evals:
+        ge = [pct(r, "gemm") for r in evals]
+        fe = [pct(r, "fused_elementwise") for r in evals]
+        ne = [pct(r, "noise") for r in evals]
+        over = [(pct(r, "fused_elementwise") + pct(r, "noise")) / pct(r, "gemm") for r in evals]
+        alone = [pct(r, "fused_elementwise") / pct(r, "gemm") for r in evals]
+        lik_over = [r["likelihood_ms"] / r["ms"]["gemm"] for r in evals if r["ms"]["gemm"]]
+        verdict = (f"the element-wise kernel alone {min(alone):.2f}-{max(alone):.2f}x. Within 1.5x of its GEMM time "
+                   "an evaluation would have to bring all of that under 0.5x, while the exact float32 likelihood "
+                   f"by itself costs {min(lik_over):.2f}-{max(lik_over):.2f}x and the generator's stream is fixed "
+                   "by the committed runs")
+        lik = [100 * r["likelihood_ms"] / r["ms"]["fused_elementwise"] for r in evals if r["ms"]["fused_elementwise"]]
+        lines += ["",
+                  f"In the evaluation the products take {min(ge):.0f}-{max(ge):.0f}%, the compiled element-wise "
+                  f"kernel {min(fe):.0f}-{max(fe):.0f}% (the Bernoulli likelihood, an `exp` and a `log1p` per "
+                  f"pixel and sample, timed alone on the same number of rows, is {min(lik):.0f}-{max(lik):.0f}% "
+                  f"of that kernel's time) and drawing the uniforms {min(ne):.0f}-{max(ne):.0f}% (the CPU "
+                  f"generator, mt19937): those two come to {min(over):.2f}-{max(over):.2f}x of the GEMM time, "
+                  + verdict + "."]
+    return lines + [""]
 
 
 # --------------------------------------------------------------------------- command line

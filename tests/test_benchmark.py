@@ -164,3 +164,30 @@ def test_the_fast_path_rerun_of_a_book_cell_stays_within_seed_noise():
     assert [r["seed"] for r in rerun["fast_path"]] == [0, 1, 2]
     assert all(r["engine"]["compiled"] and r["engine"]["fused_adam"] for r in rerun["fast_path"])
     assert abs(nll[0] - committed) < 2 * statistics.stdev(nll)
+
+
+def test_the_profile_sorts_every_operator_and_the_page_shows_it(tmp_path):
+    """``benchmarks/profile_step.py``: every profiled operator lands in one category, the categories add up
+    to the profiled time, the products and the compiled kernels are found, and the benchmark page's section
+    reads the JSON."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import profile_step
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert profile_step.category("aten::addmm") == "gemm"
+    assert profile_step.category("## Call CompiledFxGraph abc") == "fused_elementwise"
+    assert profile_step.category("Optimizer.step#Adam.step") == "optimizer"
+    assert profile_step.category("TorchDynamo Cache Lookup") == "compiled_wrappers"
+    assert profile_step.category("aten::sum") == "other"
+    result = profile_step.run(models=("20H-784V",), estimators=("concrete",), steps=5, images=2)
+    step, ev = result["rows"]
+    assert set(step["ms"]) == set(profile_step.CATEGORIES) and step["ms"]["gemm"] > 0
+    assert abs(sum(step["ms"].values()) - step["profiled_ms"]) < 1e-9
+    assert ev["ms"]["gemm"] > 0 and ev["likelihood_ms"] > 0
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(result))
+    section = "\n".join(speed._profile_section(path))
+    assert "## Where the time goes" in section and "`20H-784V` | Concrete | step, m = 1" in section
+    assert speed._profile_section(tmp_path / "missing.json") == []
