@@ -153,6 +153,86 @@ def test_ksweep_goes_to_scratch_unless_published_and_never_over_other_settings(t
     assert grid.ksweep_command(name)[-1] == "--publish"  # the grid publishes its sweeps
 
 
+def _unfinished_smoke_run(tmp_path, name, stop_after=25):
+    """A smoke run of ``name`` "killed" after ``stop_after`` of its 40 steps (its checkpoint: step 20)."""
+    args = ["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--run-dir",
+            str(tmp_path / "runs" / name), "--results-dir", str(tmp_path / "scratch"), "--no-progress"]
+    cfg, _ = density.config_from_args(density.build_parser().parse_args(args))
+    data = density.load_dataset("synthetic")
+    trainer = density.Trainer(cfg, data, np.asarray(data["train"], float).mean(0))
+    trainer.run(tmp_path / "runs" / name / "checkpoint.pt", progress=False, stop_after=stop_after)
+    return trainer
+
+
+def test_an_unfinished_run_is_swept_only_as_interim_under_its_step(tmp_path, monkeypatch):
+    """A plain sweep of a checkpoint part-way through a run would file a part-way model under the run's
+    final name (ksweep_<run>.json): refused, naming the step; --interim names the file by the step, puts it
+    in data/results/interim/ with --publish and adds L_100 on the full test set, and the book's reader and
+    estimate take it."""
+    from concrete_ref.experiments import claims, evaluate, results
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    _unfinished_smoke_run(tmp_path, name)
+    monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
+    sweep = ["ksweep", "--run", name, "--examples", "8", "--batch", "4"]
+    with pytest.raises(SystemExit, match="checkpoint is at step 20 of 40.*--interim"):
+        evaluate.main(sweep + ["--publish"])
+    assert not (tmp_path / "data").exists()
+    res = evaluate.main(sweep + ["--publish", "--interim"])
+    out = tmp_path / "data" / "results" / "interim" / f"ksweep_{name}_step20.json"
+    saved = json.loads(out.read_text())
+    assert saved["step"] == 20 and saved["mean_bound"] == res["mean_bound"]
+    full = saved["full_test"]
+    assert full["k"] == 100 and full["examples"] == 200 and np.isfinite(full["mean_bound"])
+    ks = saved["ks"]
+    assert saved["stderr_minus_k100"][ks.index(100)] == 0.0 and all(v >= 0 for v in saved["stderr_minus_k100"])
+    (read,) = results.load_interim_sweeps(tmp_path / "data" / "results")
+    assert read["file"] == out.name
+    est = claims.interim_estimate(read)
+    part = saved["mean_bound"][ks.index(50_000)] - saved["mean_bound"][ks.index(100)]
+    assert est["estimate"] == pytest.approx(-full["mean_bound"] - part)
+    assert est["k_part_se"] == saved["stderr_minus_k100"][ks.index(50_000)] and est["paper"] is None
+    assert (est["step"], est["steps"]) == (20, 40)
+    # the interim file is no final sweep: the final-sweep reader does not see it, and a file named for
+    # another step than it holds is an error naming it
+    assert results.load_ksweeps(tmp_path / "data" / "results") == []
+    out.rename(out.with_name(f"ksweep_{name}_step30.json"))
+    with pytest.raises(results.ResultFileError, match="_step20.json"):
+        results.load_interim_sweeps(tmp_path / "data" / "results")
+
+
+def test_a_finished_run_is_not_swept_as_interim(tmp_path, monkeypatch):
+    from concrete_ref.experiments import evaluate
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    density.main(["--dataset", "synthetic", "--model", "20H-784V", "--preset", "smoke", "--steps", "3",
+                  "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path), "--no-progress"])
+    monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
+    with pytest.raises(SystemExit, match="has finished .*without --interim"):
+        evaluate.main(["ksweep", "--run", name, "--examples", "4", "--interim"])
+    assert not (tmp_path / "runs" / "results").exists()
+
+
+def test_snapshots_restore_copies_one_run_and_names_a_missing_one(tmp_path, capsys):
+    from concrete_ref.experiments import snapshots
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    src = tmp_path / "data" / "checkpoints" / name
+    src.mkdir(parents=True)
+    (src / "checkpoint.pt").write_bytes(b"state")
+    snapshots.main(["restore", "--run", name, "--root", str(tmp_path)])
+    assert (tmp_path / "runs" / name / "checkpoint.pt").read_bytes() == b"state"
+    (tmp_path / "runs" / name / "checkpoint.pt").write_bytes(b"newer")
+    snapshots.main(["restore", "--run", name, "--root", str(tmp_path)])  # a checkpoint there is kept
+    assert (tmp_path / "runs" / name / "checkpoint.pt").read_bytes() == b"newer"
+    assert "kept the checkpoint" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=f"no snapshot at .*nosuchrun_s0 \\(snapshots: {name}\\)"):
+        snapshots.main(["restore", "--run", "nosuchrun_s0", "--root", str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        snapshots.main(["restore", "--root", str(tmp_path)])
+    assert exc.value.code == 2
+
+
 @pytest.mark.parametrize("extra, flag", [
     (["--examples", "0"], "--examples"), (["--examples", "-5"], "--examples"), (["--batch", "0"], "--batch"),
     (["--seed", "-1"], "--seed"), (["--seed", str(2**64)], "--seed"), (["--threads", "0"], "--threads"),

@@ -48,7 +48,7 @@ from . import results as R
 __all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells", "table1_runs", "claimed_sign",
            "seed_rows", "margins", "contrasts", "pooled_contrast", "k_part", "gap_split", "ksweep_margins",
            "preset_budget", "budget_text", "fmt_stats", "seed_markdown_table", "short_budget", "margin_markdown_table",
-           "contrast_markdown_table", "progress_rows"]
+           "contrast_markdown_table", "progress_rows", "interim_estimate"]
 
 HOLDS, REVERSED, UNRESOLVED = "holds", "reversed", "not resolved at this budget"
 #: why a single seed is never resolved
@@ -442,3 +442,33 @@ def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
                     "best_valid_nll": None if best is None else -best, "train_seconds": p["train_seconds"],
                     "paper_test": paper})
     return out
+
+
+def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
+    """What an interim k-sweep (``evaluate ksweep --interim``) says of an unfinished run at its step: an
+    estimate of the run's test NLL at the paper's evaluation, :math:`-\\mathcal{L}_{50000}` on the full
+    test set, had it stopped there.
+
+    The sweep measures, on its evenly spaced test images, the mean :math:`\\mathcal{L}_{50000} -
+    \\mathcal{L}_{100}` (the k part, :func:`k_part`) with the paired standard error of the per-image
+    differences (``stderr_minus_k100``), and :math:`\\bar{\\mathcal{L}}_{100}` on the full test set
+    (``full_test``).  The estimate is :math:`-(\\bar{\\mathcal{L}}_{100}^{\\text{full}} + \\text{k part})`:
+    it assumes the k part of the whole test set is the one of the sweep's images, and its standard error
+    is the k part's (the full-test bound's own Monte Carlo error, over 10,000 images, is far smaller).
+    Returns the run, model, estimator, m, ``step`` of ``steps``, ``full_test_nll``, ``k_part``,
+    ``k_part_se`` (``None`` for a sweep without paired errors), ``estimate``, the paper's final test NLL
+    of the cell (``paper``; ``None`` outside Table 1) and ``difference`` = estimate - paper."""
+    full = sweep["full_test"]
+    part = k_part(sweep, int(full["k"]))["value"]
+    ks = list(sweep["ks"])
+    paired = sweep.get("stderr_minus_k100")
+    se = paired[ks.index(PAPER_K)] if paired and full["k"] == 100 else None
+    c = sweep["config"]
+    paper = (paper_numbers.table1(dataset, "test", c["model"], c["samples"], c["estimator"])
+             if c.get("task") == "density" and c["model"] in paper_numbers.TABLE1_MODELS else None)
+    estimate = -full["mean_bound"] - part
+    return {"run": sweep["run"], "model": c["model"], "estimator": c["estimator"], "m": c["samples"],
+            "step": sweep["step"], "steps": c["steps"], "examples": sweep["examples"],
+            "full_k": int(full["k"]), "full_examples": int(full["examples"]), "full_test_nll": -full["mean_bound"],
+            "k_part": part, "k_part_se": se, "estimate": estimate, "paper": paper,
+            "difference": None if paper is None else estimate - paper}

@@ -9,6 +9,16 @@ k = 1, 10, 100, 1000, 5000, 10000, 50000 on ``--examples`` test images spread ev
 scratch folder ``runs/results/`` (or ``--results-dir``); only ``--publish``, which the grid passes, writes
 into ``data/results/``.  A sweep file of other settings (another run's config, ``--examples`` or
 ``--seed``) is never written over: refused before the evaluation, naming them.  The paper reports L_50,000.
+
+A sweep needs a finished run: the final sweep of a run is ``ksweep_<run name>.json``, and a checkpoint
+part-way through a long run is not that run's final model.  ``--interim`` sweeps an unfinished run (a
+``paper``-protocol run, restored from its committed snapshot with ``python -m
+concrete_ref.experiments.snapshots restore --run <run name>``) at the step its checkpoint holds: the file
+is ``ksweep_<run name>_step<N>.json``, in ``data/results/interim/`` with ``--publish``, and it adds
+:math:`\\mathcal{L}_{100}` on the full test set, so that the run's :math:`\\mathcal{L}_{50{,}000}` on the
+full test set so far can be estimated as that plus the sweep's :math:`\\mathcal{L}_{50{,}000} -
+\\mathcal{L}_{100}` (:func:`.claims.interim_estimate`).  Every sweep also records the paired standard error
+of :math:`\\mathcal{L}_k - \\mathcal{L}_{100}` over its images (``stderr_minus_k100``).
 """
 
 from __future__ import annotations
@@ -25,10 +35,13 @@ import numpy as np
 from .cli import evenly_spaced, experiment_process, load_dataset, split_top_bottom
 from .config import RunConfig
 from .provenance import provenance, repo_root
+from .results import INTERIM_DIR  # where --interim --publish writes, read by results.load_interim_sweeps
 
 #: the k of the sweep: every one divides the largest (block averages of one stream); 5,000 is the k of the
 #: book5k preset, so its evaluation-k part of the gap is measured, not interpolated
 KS = (1, 10, 100, 1000, 5000, 10_000, 50_000)
+#: the k of the in-loop validation curves of the long runs, and of an interim sweep's full-test bound
+INTERIM_FULL_K = 100
 
 
 def load_trainer(run: str, device: str = "cpu"):
@@ -64,6 +77,9 @@ def main(argv=None) -> dict:
                    help="torch.compile the log weights (auto: when examples x 50,000 is at least 4,000,000)")
     p.add_argument("--results-dir", type=Path, help="where ksweep_<run>.json goes (default runs/results, scratch)")
     p.add_argument("--publish", action="store_true", help="write into data/results/ (the committed results)")
+    p.add_argument("--interim", action="store_true",
+                   help="sweep an unfinished run at its checkpoint's step (ksweep_<run>_step<N>.json, in "
+                        "data/results/interim/ with --publish), adding L_100 on the full test set")
     args = p.parse_args(argv)
     validate(p, args)
     with experiment_process():
@@ -93,10 +109,25 @@ def validate(parser, args) -> None:
         parser.error(f"argument --results-dir: {str(args.results_dir)!r} exists and is not a folder")
 
 
-def sweep_file(args) -> Path:
-    """``ksweep_<run>.json`` in data/results (``--publish``), ``--results-dir`` or the scratch runs/results."""
+def sweep_file(args, step: int | None = None) -> Path:
+    """``ksweep_<run>.json`` in data/results (``--publish``), ``--results-dir`` or the scratch runs/results;
+    with ``--interim``, ``ksweep_<run>_step<step>.json`` (in data/results/interim with ``--publish``)."""
     folder = repo_root() / "data" / "results" if args.publish else args.results_dir or repo_root() / "runs" / "results"
-    return folder / f"ksweep_{args.run}.json"
+    if not args.interim:
+        return folder / f"ksweep_{args.run}.json"
+    return (folder / INTERIM_DIR if args.publish else folder) / f"ksweep_{args.run}_step{step}.json"
+
+
+def check_finished(args, step: int, steps: int) -> None:
+    """A final sweep needs a finished run, an interim one an unfinished run: otherwise a message naming the
+    steps (so that a part-way model is never filed under the run's final name, nor a final one as interim)."""
+    if not args.interim and step < steps:
+        raise SystemExit(f"--run {args.run}: its checkpoint is at step {step:,} of {steps:,}; a k-sweep of the "
+                         "run's final model needs the finished run (pass --interim to sweep it at this step, "
+                         "under a name that says the step)")
+    if args.interim and step >= steps:
+        raise SystemExit(f"--run {args.run}: the run has finished ({steps:,} steps); sweep its final model "
+                         "without --interim")
 
 
 def check_sweep_slot(out: Path, config: dict, examples: int, seed: int) -> None:
@@ -129,8 +160,9 @@ def _ksweep(args, argv) -> dict:
     device = resolve_device(args.device)
     trainer = load_trainer(args.run, device)
     gen = torch.Generator(device=device).manual_seed(args.seed)
+    check_finished(args, trainer.step, trainer.config.steps)
     x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
-    out = sweep_file(args)
+    out = sweep_file(args, trainer.step)
     check_sweep_slot(out, dict(trainer.config.__dict__), int(x_all.shape[0]), args.seed)  # before the hours
     trainer.eval_compile = args.compile
     log_weights = trainer._eval_log_weights(x_all.shape[0] * max(KS))
@@ -141,6 +173,7 @@ def _ksweep(args, argv) -> dict:
         rows.append(O.importance_bound_curve(trainer.model, inp, KS, chunk=1000, generator=gen, target=target,
                                              log_weights=log_weights))
     curve = torch.cat(rows, 1)  # (len(KS), N)
+    paired = curve - curve[KS.index(INTERIM_FULL_K)]  # per image: L_k - L_100, the same samples' blocks
     result = {
         "run": args.run,
         "config": trainer.config.__dict__,
@@ -150,16 +183,37 @@ def _ksweep(args, argv) -> dict:
         "ks": list(KS),
         "mean_bound": [float(v) for v in curve.mean(1)],
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
+        "stderr_minus_k100": [float(v) for v in paired.std(1) / np.sqrt(curve.shape[1])],
         "seconds": round(time.perf_counter() - t0, 1),
         "evaluation_engine": trainer.evaluation_engine(),
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
                                              *(sys.argv[1:] if argv is None else argv)]), device),
     }
+    if args.interim:
+        result["step"] = int(trainer.step)
+        result["full_test"] = full_test_bound(trainer, gen)
     check_sweep_slot(out, result["config"], result["examples"], args.seed)
     atomic_write_json(out, result)
     for k, v in zip(KS, result["mean_bound"]):
         print(f"k = {k:6d}: mean L_k = {v:.3f}")
+    if args.interim:
+        print(f"step {result['step']:,}: mean L_{INTERIM_FULL_K} on the {result['full_test']['examples']:,} test "
+              f"images = {result['full_test']['mean_bound']:.3f}")
     return result
+
+
+def full_test_bound(trainer, generator) -> dict:
+    """Mean :math:`\\mathcal{L}_{100}` on the whole test set, drawn from the sweep's generator (after the
+    sweep), with the seconds it took."""
+    t0 = time.perf_counter()
+    own = trainer.eval_gen
+    trainer.eval_gen = generator
+    try:
+        value = trainer.bound("test", INTERIM_FULL_K)
+    finally:
+        trainer.eval_gen = own
+    return {"k": INTERIM_FULL_K, "examples": int(trainer.data["test"].shape[0]), "mean_bound": float(value),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from .provenance import repo_root
 __all__ = ["load_results", "load_ksweeps", "read_result_file", "is_cell", "ResultFileError", "CellConflictError",
            "table1_results", "table1_rows", "figure4_rows", "nary_sp_rows", "arity_rows", "temperature_sweep",
            "interior_region", "markdown_table", "arity_markdown_table", "budget_summary", "family_differences",
-           "claims", "load_progress", "PROGRESS_DIR"]
+           "claims", "load_progress", "PROGRESS_DIR", "load_interim_sweeps", "INTERIM_DIR"]
 
 
 class ResultFileError(ValueError):
@@ -85,24 +85,27 @@ def _expected_run_name(path: Path, cfg: dict) -> str:
         raise ResultFileError(f"{path}: config is not a run's config ({type(e).__name__}: {e})") from None
 
 
-def read_result_file(path: Path) -> dict:
+def read_result_file(path: Path, interim: bool = False) -> dict:
     """One result file, checked: a training result, or a k-sweep when its name starts with ``ksweep_``.
 
     Returns the parsed dict with ``"file"`` (the file name) added.  Raises :class:`ResultFileError`,
     naming the file and what is wrong, when it is not valid JSON, lacks a result's keys, or is not named
     after its config (``identity.run_name(config) + ".json"``, ``ksweep_<run>.json`` with ``run`` the
-    run's name for a k-sweep).
+    run's name for a k-sweep).  ``interim``: a k-sweep of an unfinished run (``evaluate ksweep
+    --interim``), named ``ksweep_<run>_step<step>.json``, which also needs ``step`` (an integer below the
+    config's ``steps``) and ``full_test`` (``k``, ``examples``, ``mean_bound``).
     """
     path = Path(path)
     try:
         res = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultFileError(f"{path}: not valid JSON ({e})") from None
-    ksweep = path.name.startswith(KSWEEP_PREFIX)
-    kind = "k-sweep" if ksweep else "training result"
+    ksweep = interim or path.name.startswith(KSWEEP_PREFIX)
+    kind = "interim k-sweep" if interim else "k-sweep" if ksweep else "training result"
     if not isinstance(res, dict):
         raise ResultFileError(f"{path}: a {kind} is a JSON object; got {type(res).__name__}")
-    missing = [k for k in (KSWEEP_KEYS if ksweep else RUN_KEYS) if k not in res]
+    missing = [k for k in (KSWEEP_KEYS + INTERIM_KEYS if interim else KSWEEP_KEYS if ksweep else RUN_KEYS)
+               if k not in res]
     if missing:
         raise ResultFileError(f"{path}: a {kind} needs {', '.join(missing)}"
                               + ("" if ksweep else " (a k-sweep's name starts with 'ksweep_')"))
@@ -131,10 +134,18 @@ def read_result_file(path: Path) -> dict:
         bad = [k for k in ("steps_done", "train_seconds", "eval_seconds") if not _is_number(res[k])]
         if bad:
             raise ResultFileError(f"{path}: {', '.join(bad)} not a number")
+    if interim:
+        step, full = res["step"], res["full_test"]
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < cfg.get("steps", 0):
+            raise ResultFileError(f"{path}: step = {step!r} is not a step of an unfinished run of "
+                                  f"{cfg.get('steps')!r} steps")
+        if not isinstance(full, dict) or not all(_is_number(full.get(k)) for k in ("k", "examples", "mean_bound")) \
+                or not math.isfinite(full["mean_bound"]):
+            raise ResultFileError(f"{path}: full_test needs the numbers k, examples and a finite mean_bound")
     name = _expected_run_name(path, cfg)
     if ksweep and res["run"] != name:
         raise ResultFileError(f"{path}: a k-sweep of run {res['run']!r}, but its config is run {name!r}")
-    expected = (KSWEEP_PREFIX if ksweep else "") + name + ".json"
+    expected = (KSWEEP_PREFIX if ksweep else "") + name + (f"_step{res['step']}" if interim else "") + ".json"
     if path.name != expected:
         raise ResultFileError(f"{path}: its config names it {expected!r} (a result's file name is "
                               f"identity.run_name(config) + '.json'); rename the file or fix its config")
@@ -191,6 +202,21 @@ def load_ksweeps(results_dir: Path | None = None, **match) -> list[dict]:
             if all(res["config"].get(k) == v for k, v in match.items()):
                 out.append(res)
     return out
+
+
+#: k-sweeps of unfinished long runs at a step (``evaluate ksweep --interim --publish``), in this subfolder
+INTERIM_DIR = "interim"
+INTERIM_KEYS = ("step", "full_test")
+
+
+def load_interim_sweeps(results_dir: Path | None = None, **match) -> list[dict]:
+    """The interim k-sweeps (``<results>/interim/ksweep_<run name>_step<N>.json``) whose config matches
+    every ``key=value``, each checked (:func:`read_result_file` with ``interim``) and with ``"file"``
+    added, sorted by run and step; ``[]`` when there are none."""
+    folder = Path(results_dir or committed_results_dir()) / INTERIM_DIR
+    out = [read_result_file(path, interim=True) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    out = [r for r in out if all(r["config"].get(k) == v for k, v in match.items())]
+    return sorted(out, key=lambda r: (r["run"], r["step"]))
 
 
 #: the growing validation curves of unfinished long runs (``paper`` preset), one file per run, in this

@@ -8,7 +8,9 @@ has no checkpoint of it (:func:`restore`), and the run resumes bit-exactly (``--
 run's snapshot is deleted by ``save`` (its result file is what stays), unless the grid still owes it a
 k-sweep (``--ksweep`` leaves ``ksweep.pending`` beside the checkpoint: the sweep re-evaluates the final
 model, so its checkpoint is kept until ``ksweep_<run>.json`` exists).  Each snapshot is a few MB
-(parameters and Adam's two moments, float32).
+(parameters and Adam's two moments, float32).  ``python -m concrete_ref.experiments.snapshots restore
+--run <run name>`` copies one snapshot into ``runs/`` by hand (an existing checkpoint there is left as it
+is), e.g. to re-evaluate the committed state of a long run (``evaluate ksweep --interim``).
 """
 
 from __future__ import annotations
@@ -85,12 +87,27 @@ def restore(name: str, root: Path | None = None) -> bool:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.snapshots", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["save"])
-    p.add_argument("--run", action="append", help="only this run (repeatable); default: every unfinished run")
+    p.add_argument("action", choices=["save", "restore"])
+    p.add_argument("--run", action="append", help="only this run (repeatable); save: default every unfinished "
+                                                  "run; restore: at least one is needed")
     p.add_argument("--root", type=Path, help="repository root (default: this package's)")
     args = p.parse_args(argv)
-    for name in save(args.root, args.run):
-        print(f"snapshot {name}")
+    if args.action == "save":
+        for name in save(args.root, args.run):
+            print(f"snapshot {name}")
+        return
+    if not args.run:
+        p.error("restore needs --run <run name> (the folders under data/checkpoints/)")
+    root = args.root or repo_root()
+    for name in args.run:
+        if "/" in name or name in ("", ".", ".."):
+            p.error(f"argument --run: a run's name (a folder under data/checkpoints/); got {name!r}")
+        had = (root / "runs" / name / "checkpoint.pt").exists()
+        if not restore(name, root):
+            known = sorted(d.name for d in snapshot_dir(root).glob("*/")) if snapshot_dir(root).exists() else []
+            raise SystemExit(f"--run {name}: no snapshot at {snapshot_dir(root) / name} (snapshots: "
+                             f"{', '.join(known) or 'none'})")
+        print(f"{'kept the checkpoint already in' if had else 'restored'} runs/{name}")
 
 
 if __name__ == "__main__":
