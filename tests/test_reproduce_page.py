@@ -65,3 +65,20 @@ def test_unknown_result_file_is_an_error(tmp_path):
     (tmp_path / "odd.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(ValueError, match="odd.json"):
         reproduce.result_rows(tmp_path)
+
+
+def test_interim_sweeps_are_listed_with_how_to_restore_their_snapshot(tmp_path):
+    """Every committed file is on the page, the interim k-sweeps of unfinished runs too (their own section,
+    which says to restore the snapshot of the commit they name before running the command)."""
+    src = repo_root() / "data" / "results" / "interim"
+    if not src.is_dir() or not any(src.glob("*.json")):
+        pytest.skip("no interim sweep committed")
+    (tmp_path / "interim").mkdir()
+    name = sorted(src.glob("*.json"))[0].name
+    (tmp_path / "interim" / name).write_text((src / name).read_text())
+    (row,) = reproduce.result_rows(tmp_path)
+    assert row["kind"] == "interim" and row["file"] == f"interim/{name}"
+    page = reproduce.page_text(tmp_path)
+    section = page.split("## Interim re-evaluations of unfinished runs")[1]
+    assert "snapshots restore --run" in section and f"`interim/{name}`" in section
+    assert "--interim" in section

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import identity
 from .provenance import repo_root
-from .results import KSWEEP_PREFIX, _result_paths, read_result_file
+from .results import INTERIM_DIR, KSWEEP_PREFIX, _result_paths, load_interim_sweeps, read_result_file
 
 __all__ = ["result_rows", "page_text", "main"]
 
@@ -80,7 +80,17 @@ def result_rows(results_dir: Path | None = None) -> list[dict]:
                 "commit": _commit(prov), "hardware": _hardware(prov), "date": (prov.get("date") or "")[:10],
                 "wall": _hours(res["seconds"]), "starts": 1,
             })
-    return sorted(rows, key=lambda r: (r["kind"] != "run", r["file"]))
+    for res in load_interim_sweeps(results_dir):  # k-sweeps of unfinished runs, at a step
+        cfg, prov = res["config"], res["provenance"]
+        rows.append({
+            "kind": "interim", "file": f"{INTERIM_DIR}/{res['file']}", "task": cfg.get("task"),
+            "dataset": cfg.get("dataset"), "preset": cfg.get("preset"), "seed": cfg.get("seed"),
+            "overrides": identity.overrides(cfg), "command": prov.get("command"), "commit": _commit(prov),
+            "hardware": _hardware(prov), "date": (prov.get("date") or "")[:10],
+            "wall": _hours(res["seconds"] + res["full_test"].get("seconds", 0)), "starts": 1,
+        })
+    order = {"run": 0, "ksweep": 1, "interim": 2}
+    return sorted(rows, key=lambda r: (order[r["kind"]], r["file"]))
 
 
 def _wrap_command(command: str, width: int = 70) -> str:
@@ -115,12 +125,23 @@ def page_text(results_dir: Path | None = None) -> str:
     text = HEADER
     groups = [("Density estimation: Table 1", lambda r: r["kind"] == "run" and r["task"] == "density"),
               ("Structured prediction", lambda r: r["kind"] == "run" and r["task"] == "structured"),
-              ("Re-evaluations: L_k against k", lambda r: r["kind"] == "ksweep")]
+              ("Re-evaluations: L_k against k", lambda r: r["kind"] == "ksweep"),
+              ("Interim re-evaluations of unfinished runs", lambda r: r["kind"] == "interim")]
     for title, keep in groups:
         sel = [r for r in rows if keep(r)]
         text += f"\n## {title}\n\n"
+        if title.startswith("Interim"):
+            text += INTERIM_NOTE
         text += _table(sel) if sel else "No result committed yet.\n"
     return text
+
+
+INTERIM_NOTE = """Each of these sweeps a long run's committed snapshot at the step its name gives (chapter 7,
+§7.8). To rerun one, check out the commit it names, whose `data/checkpoints/` holds that snapshot, copy it
+into `runs/` with `python -m concrete_ref.experiments.snapshots restore --run <run name>`, then run the
+command. The wall time includes the L_100 on the full test set.
+
+"""
 
 
 def main(argv=None) -> None:
