@@ -288,3 +288,26 @@ def test_the_committed_results_give_every_table():
         for g in C.gap_split(res, sweeps, preset):
             assert g["k_low"] <= g["k_part"] <= g["k_high"] and g["rest"] == pytest.approx(g["gap"] - g["k_part"])
     assert all(0 < p["fraction"] <= 1 for p in C.progress_rows(R.load_progress()))
+
+
+def test_posterior_gap_is_l50000_minus_l1_with_a_conservative_error():
+    res = _result("200H-784V", 1, "concrete", 110.0, preset="book5k")
+    sweep = _sweep(res, [-140.0, -122.0, -115.0, -112.0, -110.5, -109.5])
+    sweep["stderr_bound"] = [1.2, 1.0, 1.0, 1.0, 1.0, 1.6]
+    g = C.posterior_gap(sweep)
+    assert g["elbo_nll"] == 140.0 and g["nll"] == 109.5 and g["kl_bound"] == pytest.approx(30.5)
+    assert g["se"] == pytest.approx(2.0)  # sqrt(1.2^2 + 1.6^2)
+    with pytest.raises(ValueError, match="needs k = 1"):
+        C.posterior_gap(_sweep(res, [-122.0, -115.0, -112.0, -110.5, -109.5], ks=(10, 100, 1000, 10_000, 50_000)))
+
+
+def test_interim_estimate_adds_the_k_part_to_the_full_test_bound():
+    res = _result("200H-784V", 1, "concrete", 110.0, preset="paper")
+    sweep = _sweep(res, [-133.0, -116.0, -110.0, -107.5, -106.0, -105.5])
+    sweep.update(step=2_000_000, full_test={"k": 100, "examples": 10_000, "mean_bound": -111.0},
+                 stderr_minus_k100=[0.3, 0.1, 0.0, 0.05, 0.07, 0.08])
+    sweep["config"]["steps"] = 10_000_000
+    e = C.interim_estimate(sweep)
+    assert e["k_part"] == pytest.approx(4.5) and e["k_part_se"] == 0.08  # -105.5 - (-110.0)
+    assert e["estimate"] == pytest.approx(106.5) and e["paper"] == 107.3
+    assert e["difference"] == pytest.approx(106.5 - 107.3)

@@ -48,7 +48,7 @@ from . import results as R
 __all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells", "table1_runs", "claimed_sign",
            "seed_rows", "margins", "contrasts", "pooled_contrast", "k_part", "gap_split", "ksweep_margins",
            "preset_budget", "budget_text", "fmt_stats", "seed_markdown_table", "short_budget", "margin_markdown_table",
-           "contrast_markdown_table", "progress_rows", "interim_estimate"]
+           "contrast_markdown_table", "progress_rows", "interim_estimate", "posterior_gap"]
 
 HOLDS, REVERSED, UNRESOLVED = "holds", "reversed", "not resolved at this budget"
 #: why a single seed is never resolved
@@ -472,3 +472,22 @@ def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
             "full_k": int(full["k"]), "full_examples": int(full["examples"]), "full_test_nll": -full["mean_bound"],
             "k_part": part, "k_part_se": se, "estimate": estimate, "paper": paper,
             "difference": None if paper is None else estimate - paper}
+
+
+def posterior_gap(sweep: dict) -> dict:
+    """How far a trained inference network is from its model's posterior, from a k-sweep.
+
+    For one image :math:`\\mathcal{L}_1 = \\log p(x) - \\mathrm{KL}(q(z \\mid x) \\,\\|\\, p(z \\mid x))` and
+    :math:`\\mathbb{E}\\,\\mathcal{L}_k \\le \\log p(x)` for every k (Burda et al.), so the sweep's mean
+    :math:`\\bar{\\mathcal{L}}_{50000} - \\bar{\\mathcal{L}}_1` is, up to its Monte Carlo error, a lower bound
+    on the mean KL divergence from :math:`q` to the true posterior over the sweep's images.  Returns
+    ``elbo_nll`` (:math:`-\\bar{\\mathcal{L}}_1`), ``nll`` (:math:`-\\bar{\\mathcal{L}}_{50000}`), ``kl_bound``
+    (their difference, nats) and ``se``: :math:`\\sqrt{\\mathrm{se}_1^2 + \\mathrm{se}_{50000}^2}` of the two
+    means over images, which overstates the error of the difference when the two are positively
+    correlated across images, as an image's bounds are."""
+    ks, bound, se = list(sweep["ks"]), list(sweep["mean_bound"]), list(sweep["stderr_bound"])
+    if 1 not in ks or PAPER_K not in ks:
+        raise ValueError(f"the sweep of {sweep.get('run')} needs k = 1 and k = {PAPER_K} (ks: {ks})")
+    i, j = ks.index(1), ks.index(PAPER_K)
+    return {"elbo_nll": -bound[i], "nll": -bound[j], "kl_bound": bound[j] - bound[i],
+            "se": math.sqrt(se[i] ** 2 + se[j] ** 2)}
