@@ -50,6 +50,34 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert resumed["metrics"] == full["metrics"]
 
 
+def test_a_run_paused_with_stop_at_resumes_to_an_uninterrupted_runs_end(tmp_path, capsys):
+    """--stop-at (the grid's --slice): the run pauses at that step with its checkpoint (25: not a step
+    where a checkpoint was due) and no result; --resume (again with --stop-at: at once, nothing trained;
+    then without) ends bit for bit where an uninterrupted run ends."""
+    full = density.main(_args(tmp_path / "a", "--estimator", "nvil", "--samples", "1"))
+    b = _args(tmp_path / "b", "--estimator", "nvil", "--samples", "1")
+    paused = density.main(b + ["--stop-at", "25"])
+    assert paused == {"paused": True, "step": 25, "steps": 40}
+    assert not (tmp_path / "b" / "results").exists()
+    ckpt = tmp_path / "b" / "run" / "checkpoint.pt"
+    assert torch.load(ckpt, weights_only=False)["step"] == 25
+    assert density.main(b + ["--resume", "--stop-at", "20"])["step"] == 25  # already past: nothing trained
+    assert "paused" in capsys.readouterr().err
+    resumed = density.main(b + ["--resume"])
+    a = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=False)["model"]
+    for key, value in torch.load(ckpt, weights_only=False)["model"].items():
+        assert torch.equal(a[key], value), key
+    assert resumed["metrics"] == full["metrics"] and resumed["curves"] == full["curves"]
+
+
+@pytest.mark.parametrize("stop", ["40", "41", "0", "-3"])
+def test_stop_at_outside_the_run_is_a_usage_error(tmp_path, capsys, stop):
+    with pytest.raises(SystemExit) as exc:
+        density.main(_args(tmp_path, "--stop-at", stop))
+    assert exc.value.code == 2 and "argument --stop-at" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_existing_checkpoint_needs_resume_or_fresh(tmp_path):
     density.main(_args(tmp_path))
     with pytest.raises(SystemExit, match="--resume"):

@@ -188,3 +188,54 @@ def test_bad_grid_flags_are_usage_errors_before_any_work(monkeypatch, capsys, ex
         grid.main(["table1-m1", *extra])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"error: argument {flag}" in err and "experiments.grid" in err
+
+
+def test_next_stop_is_the_next_multiple_of_the_slice_below_the_end():
+    assert grid.next_stop(0, 10_000_000, 1_000_000) == 1_000_000
+    assert grid.next_stop(2_830_000, 10_000_000, 1_000_000) == 3_000_000
+    assert grid.next_stop(3_000_000, 10_000_000, 1_000_000) == 4_000_000  # a paused run goes on
+    assert grid.next_stop(9_000_000, 10_000_000, 1_000_000) is None  # the last slice: train to the end
+    assert grid.next_stop(0, 20_000, 1_000_000) is None  # shorter than a slice: not sliced
+    assert grid.next_stop(5, 100, None) is None
+
+
+def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkeypatch, capsys):
+    """--slice: every round takes each unfinished cell to its next multiple of the slice (--stop-at), all
+    cells before any goes further; the round that reaches the end evaluates and k-sweeps."""
+    from concrete_ref.experiments import snapshots
+    from concrete_ref.experiments.cli import PRESETS
+
+    steps = PRESETS["paper"]["steps"]
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(grid, "dirty_package", lambda: [])
+    held = {}  # run name -> the step its (simulated) checkpoint holds
+    monkeypatch.setattr(snapshots, "restore", lambda name, root=None: name in held)
+    monkeypatch.setattr(grid, "checkpoint_step", lambda path: held.get(path.parent.name, 0))
+    rounds = []
+
+    def run_job(name, cmds, cwd, log):
+        train = cmds[0]
+        assert ("--resume" in train) == (name in held)  # a paused run is resumed, a new one started
+        if "--stop-at" in train:
+            held[name] = int(train[train.index("--stop-at") + 1])
+        else:
+            held[name] = steps
+            (tmp_path / "data" / "results").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "data" / "results" / f"{name}.json").write_text("{}")
+            if len(cmds) == 2:  # its k-sweep
+                (tmp_path / "data" / "results" / f"ksweep_{name}.json").write_text("{}")
+        rounds.append((name, held[name], len(cmds)))
+        return 0
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    first = grid.run_name(grid.cells("table1-m1")[0], "paper", 0)
+    held[first] = int(0.45 * steps)  # one run part-way already
+    grid.main(["table1-m1", "--preset", "paper", "--slice", str(steps // 4), "--ksweep"])
+    # 8 cells; the part-way one has 3 rounds to go (to 1/2, 3/4, the end), the others 4 (1/4, 1/2, 3/4, end)
+    assert len(rounds) == 3 + 7 * 4
+    by_round = [sorted(s for _, s, _ in rounds[i:i + 8]) for i in (0, 8, 16)] + [[s for _, s, _ in rounds[24:]]]
+    q = steps // 4
+    assert by_round == [[q] * 7 + [2 * q], [2 * q] * 7 + [3 * q], [3 * q] * 7 + [steps], [steps] * 7]
+    assert all(n == 2 for _, s, n in rounds if s == steps) and all(n == 1 for _, s, n in rounds if s < steps)
+    assert all(held[n] == steps for n in held) and len(held) == 8
+    assert f"(to step {2 * q:,} this round)" in capsys.readouterr().out

@@ -143,6 +143,10 @@ def build_parser(task: str = "density", description: str | None = None) -> argpa
                         "a run whose result file there holds another configuration")
     p.add_argument("--resume", action="store_true", help="continue the same run from its checkpoint")
     p.add_argument("--fresh", action="store_true", help="discard an existing checkpoint and start again")
+    p.add_argument("--stop-at", type=int, metavar="STEP",
+                   help="pause the run at step STEP (below its --steps): write its checkpoint and stop without "
+                        "evaluating; --resume continues it bit-exactly (the grid's --slice trains long runs "
+                        "in turns this way)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -239,6 +243,11 @@ def main(argv=None, task: str = "density", description: str | None = None) -> di
     from .flags import validate_args
 
     validate_args(parser, args, task)
+    if args.stop_at is not None:
+        steps = config_from_args(args, task)[0].steps
+        if not 1 <= args.stop_at < steps:
+            parser.error(f"argument --stop-at: must be an integer from 1 to {steps - 1:,} (below the run's "
+                         f"{steps:,} steps; without --stop-at the run trains to the end); got {args.stop_at}")
     from .train import NonFiniteError
 
     with experiment_process():
@@ -438,6 +447,19 @@ def _train_and_evaluate(args, argv, task: str) -> dict:
         return _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint)
 
 
+def _pause(trainer, checkpoint: Path, stop_at: int, progress: bool) -> dict:
+    """``--stop-at``: train to step ``stop_at`` (at once if the checkpoint is there already), write the
+    checkpoint and return ``{"paused": True, "step", "steps"}``; no evaluation, no result file."""
+    cfg = trainer.config
+    if trainer.step < stop_at:
+        trainer.run(checkpoint, progress=progress, stop_after=stop_at)
+        trainer.check_finite()
+        trainer.save(checkpoint)  # at stop_at exactly, whether or not a checkpoint was due there
+    print(f"paused {cfg.run_name()} at step {trainer.step:,} of {cfg.steps:,} (--stop-at {stop_at:,}); "
+          "--resume continues it", file=sys.stderr)
+    return {"paused": True, "step": trainer.step, "steps": cfg.steps}
+
+
 def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict:
     from .train import NonFiniteError, Trainer, atomic_write_json
 
@@ -464,6 +486,8 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     if trainer.step == 0 and trainer.step < cfg.steps:
         info = choose_engine(trainer, args.compile)
         print(f"{cfg.run_name()}: {'compiled' if info['compiled'] else 'eager'} step {info}", file=sys.stderr)
+    if args.stop_at is not None:
+        return _pause(trainer, checkpoint, args.stop_at, progress=not args.no_progress)
     trainer.run(checkpoint, progress=not args.no_progress)
     if eval_examples:
         trainer.data = {k: evenly_spaced(v, eval_examples) for k, v in trainer.data.items()}

@@ -50,6 +50,7 @@ _COUNTS = (
     ("valid_examples", 1, None),
     ("checkpoint_every", 1, None),
     ("train_examples", 1, None),
+    ("stop_at", 1, None),
 )
 
 # (dest, strictly positive): real-valued flags.  Beside finiteness, the value must survive float32 (the

@@ -14,6 +14,13 @@ on this machine, or with ``--device cuda`` one process per GPU; ``--executor slu
 array through submitit (``--slurm-partition``, ``--slurm-time``, ``--slurm-gpus``, ...), and
 ``submitit-local``/``submitit-debug`` run the same jobs locally or in this process.  For any other
 scheduler, ``--dry-run`` prints one command per cell.
+
+``--slice STEPS`` trains the long runs in turns: each round takes every unfinished cell whose budget is
+longer than ``STEPS`` to its next multiple of ``STEPS`` (``--stop-at``: the run pauses with its checkpoint
+and resumes bit-exactly next round), so that on a few cores every cell of a ``paper`` grid reaches
+10^6 steps before any reaches 2 x 10^6, and the book can show all of them part-way (interim k-sweeps)
+long before the first finishes.  The total work is the same; a cell is evaluated (and k-swept) in the
+round in which it reaches its last step.
 """
 
 from __future__ import annotations
@@ -123,6 +130,24 @@ def run_name(cell: dict, preset: str, seed: int) -> str:
     return cfg.run_name()
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step a run's checkpoint holds (0 when there is none)."""
+    if not path.exists():
+        return 0
+    import torch
+
+    return int(torch.load(path, weights_only=False, map_location="cpu")["step"])
+
+
+def next_stop(step: int, steps: int, slice_steps: int | None) -> int | None:
+    """With ``--slice``: the step this round trains a run to, the next multiple of ``slice_steps`` above
+    ``step``, or None when that is the run's end (or beyond it, or there is no slicing)."""
+    if not slice_steps:
+        return None
+    stop = (step // slice_steps + 1) * slice_steps
+    return stop if stop < steps else None
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m concrete_ref.experiments.grid", description=__doc__)
     p.add_argument("grid", nargs="+", choices=GRIDS,
@@ -152,7 +177,12 @@ def main(argv=None) -> None:
     p.add_argument("--dry-run", action="store_true", help="print one command per cell (for any scheduler)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="publish results from a package that differs from its commit (recorded in provenance)")
+    p.add_argument("--slice", type=int, metavar="STEPS",
+                   help="train runs longer than STEPS in turns of STEPS steps, every cell once per round "
+                        "(--stop-at), so that all cells progress together; the total work is the same")
     args = p.parse_args(argv)
+    if args.slice is not None and args.slice < 1:
+        p.error(f"argument --slice: must be an integer >= 1; got {args.slice}")
     for flag, low in (("workers", 1), ("slurm_time", 1), ("slurm_cpus", 1), ("slurm_gpus", 0), ("slurm_parallel", 1)):
         if getattr(args, flag) < low:  # before any work (a snapshot restored, a job submitted)
             p.error(f"argument --{flag.replace('_', '-')}: must be an integer >= {low}; got {getattr(args, flag)}")
@@ -161,9 +191,31 @@ def main(argv=None) -> None:
     if dirty and not args.allow_dirty and not args.dry_run:
         p.error("the package differs from its commit (" + ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
                 + "): commit first, so that every published result names the code it ran, or pass --allow-dirty")
+    while True:  # one round (all of the grid without --slice)
+        todo, sliced = plan(args, root)
+        if args.dry_run:
+            for _, cmds in todo:
+                print(" && ".join(" ".join(cmd[1:]) for cmd in cmds))
+            if sliced:
+                print("# this round of --slice; run the grid again after it for the next round")
+            return
+        logs = root / "runs" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        jobs = [(name, cmds, str(root), str(logs / f"{name}.log")) for name, cmds in todo]
+        codes = EXECUTORS[args.executor](jobs, args)
+        if any(codes):
+            raise SystemExit(1)
+        if not sliced:
+            return
+
+
+def plan(args, root: Path) -> tuple[list, bool]:
+    """This round's jobs, ``[(run name, [commands])]``, printing each cell's state, and whether any job
+    pauses a run part-way (``--slice``), so that another round follows."""
+    from .cli import PRESETS
     from .snapshots import PENDING, restore, snapshot_dir
 
-    todo = []
+    todo, sliced = [], False
     pooled = [(c, seed) for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset) for seed in args.seed]
     for cell, seed in sorted(pooled, key=lambda cs: (cs[0]["cost"], cs[1])):
         name = run_name(cell, args.preset, seed)
@@ -184,7 +236,17 @@ def main(argv=None) -> None:
             else:
                 print(f"done     {name} (no k-sweep: its checkpoint is gone; retrain it with --fresh to sweep)")
             continue
-        cmds = [command(cell, args.preset, seed, ["--resume"] if resumable else [])]
+        stop = None
+        if args.slice:  # the step this round trains to (a dry run reads the snapshot: it restores nothing)
+            held = ckpt if ckpt.exists() else snapshot_dir(root) / name / "checkpoint.pt"
+            stop = next_stop(checkpoint_step(held) if resumable else 0, PRESETS[args.preset]["steps"], args.slice)
+        extra = (["--resume"] if resumable else []) + ([] if stop is None else ["--stop-at", str(stop)])
+        cmds = [command(cell, args.preset, seed, extra)]
+        if stop is not None:  # paused this round: no evaluation yet, so no k-sweep
+            sliced = True
+            todo.append((name, cmds))
+            print(f"{'resume' if resumable else 'todo':8} {name} (to step {stop:,} this round)")
+            continue
         if sweep:
             cmds.append(ksweep_command(name))
             if not args.dry_run:  # the snapshots keep its final checkpoint until the sweep is written
@@ -192,16 +254,7 @@ def main(argv=None) -> None:
                 (root / "runs" / name / PENDING).write_text("k-sweep owed by the grid (--ksweep)\n")
         todo.append((name, cmds))
         print(f"{'resume' if resumable else 'todo':8} {name}")
-    if args.dry_run:
-        for _, cmds in todo:
-            print(" && ".join(" ".join(cmd[1:]) for cmd in cmds))
-        return
-    logs = root / "runs" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, cmds, str(root), str(logs / f"{name}.log")) for name, cmds in todo]
-    codes = EXECUTORS[args.executor](jobs, args)
-    if any(codes):
-        raise SystemExit(1)
+    return todo, sliced
 
 
 def run_job(name: str, cmds: list, cwd: str, log: str) -> int:
