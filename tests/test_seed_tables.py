@@ -207,6 +207,12 @@ def test_seed_rows_and_markdown(seeded):
     assert "20,000 steps, L_5,000" in md.splitlines()[0] and "10,000,000 steps, L_50,000, seed 0" in md.splitlines()[0]
     # book5k Concrete runs in 2 of the 12 rows (10 "not run"), the paper preset in 1 (11 "not run yet")
     assert md.count("not run yet") == 11 and md.count("not run") == 10 + 11
+    # an unfinished paper run of a cell (its progress file) is "in progress", not "not run yet"
+    running = {"config": {"model": "200H-784V", "samples": 1, "estimator": "nvil", "preset": "paper"}, "step": 940000}
+    nvil = C.seed_markdown_table(rows, "vimco", "book5k", progress=[running])
+    line = next(l for l in nvil.splitlines() if l.startswith("| 200H-784V | 1 |"))
+    assert "in progress (step 940,000)" in line and nvil.count("not run yet") == 11
+    assert "in progress" not in C.seed_markdown_table(rows, "concrete", "book5k", progress=[running])
     assert "(1 seed)" in C.seed_markdown_table(C.seed_rows([_result("200H-784V", 1, "concrete", 1.0)], "book5k"),
                                                "concrete", "book5k", None)
 

@@ -364,13 +364,17 @@ def short_budget(preset: str, tex: bool = False) -> str:
 
 
 def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_preset: str | None = "paper",
-                        tex: bool = False, reference_ms=None) -> str:
+                        tex: bool = False, reference_ms=None, progress=()) -> str:
     """Markdown for one estimator column of :func:`seed_rows` (test set): the paper's number, the
     reference preset's seed-0 number (``reference_preset``; the rows need ``{est}_ref``) with its
     difference, and the seeds of ``preset`` as mean ± s.d. (seeds) with the difference of the mean; the
     budget of every column (steps, evaluation k, seeds) is in its header (``tex``: bounds as math).
-    ``reference_ms``: the m that the reference grid runs (others show "–", not "not run yet")."""
+    ``reference_ms``: the m that the reference grid runs (others show "–", not "not run yet").
+    ``progress``: the progress files of unfinished runs (:func:`results.load_progress`); a reference
+    cell with one of ``reference_preset`` shows "in progress" with its step instead of "not run yet"."""
     ref = reference_preset is not None and f"{est}_ref" in rows[0]
+    running = {(p["config"]["model"], p["config"]["samples"], "vimco" if p["config"]["estimator"] == "nvil"
+                else p["config"]["estimator"]): p["step"] for p in progress if p["config"].get("preset") == reference_preset}
     head = ["model", "m", f"paper ({'$10^7$' if tex else '10^7'} steps, {_bound(PAPER_K, tex)})"]
     if ref:
         head += [f"ours, {reference_preset} preset ({short_budget(reference_preset, tex)}, seed 0)", "diff"]
@@ -381,7 +385,9 @@ def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_prese
         if ref:
             v = r[f"{est}_ref"]
             outside = reference_ms is not None and r["m"] not in reference_ms
-            cells += ["–" if outside else "not run yet" if v is None else f"{v:.1f}", _signed(r[f"{est}_ref_diff"])]
+            step = running.get((r["model"], r["m"], est))
+            todo = "not run yet" if step is None else f"in progress (step {step:,})"
+            cells += ["–" if outside else todo if v is None else f"{v:.1f}", _signed(r[f"{est}_ref_diff"])]
         cells += [fmt_stats(r[est]), _signed(r[f"{est}_diff"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
