@@ -216,6 +216,7 @@ def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkey
     def run_job(name, cmds, cwd, log):
         train = cmds[0]
         assert ("--resume" in train) == (name in held)  # a paused run is resumed, a new one started
+        assert ("--stop-at" in train) == ("--interim" in cmds[-1])  # a paused run is swept as interim
         if "--stop-at" in train:
             held[name] = int(train[train.index("--stop-at") + 1])
         else:
@@ -236,6 +237,6 @@ def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkey
     by_round = [sorted(s for _, s, _ in rounds[i:i + 8]) for i in (0, 8, 16)] + [[s for _, s, _ in rounds[24:]]]
     q = steps // 4
     assert by_round == [[q] * 7 + [2 * q], [2 * q] * 7 + [3 * q], [3 * q] * 7 + [steps], [steps] * 7]
-    assert all(n == 2 for _, s, n in rounds if s == steps) and all(n == 1 for _, s, n in rounds if s < steps)
+    assert all(n == 2 for _, s, n in rounds)  # each job: training, then its final or (paused) interim sweep
     assert all(held[n] == steps for n in held) and len(held) == 8
     assert f"(to step {2 * q:,} this round)" in capsys.readouterr().out

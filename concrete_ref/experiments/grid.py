@@ -20,7 +20,9 @@ longer than ``STEPS`` to its next multiple of ``STEPS`` (``--stop-at``: the run 
 and resumes bit-exactly next round), so that on a few cores every cell of a ``paper`` grid reaches
 10^6 steps before any reaches 2 x 10^6, and the book can show all of them part-way (interim k-sweeps)
 long before the first finishes.  The total work is the same; a cell is evaluated (and k-swept) in the
-round in which it reaches its last step.
+round in which it reaches its last step.  With ``--ksweep``, a seed-0 density cell is also swept where
+each round pauses it (``evaluate ksweep --interim``: ``data/results/interim/ksweep_<run>_step<N>.json``, a
+few minutes per sweep), so that its estimated test NLL at the paper's evaluation follows it round by round.
 """
 
 from __future__ import annotations
@@ -242,8 +244,10 @@ def plan(args, root: Path) -> tuple[list, bool]:
             stop = next_stop(checkpoint_step(held) if resumable else 0, PRESETS[args.preset]["steps"], args.slice)
         extra = (["--resume"] if resumable else []) + ([] if stop is None else ["--stop-at", str(stop)])
         cmds = [command(cell, args.preset, seed, extra)]
-        if stop is not None:  # paused this round: no evaluation yet, so no k-sweep
+        if stop is not None:  # paused this round: no evaluation, and with --ksweep an interim sweep at the pause
             sliced = True
+            if sweep:
+                cmds.append(ksweep_command(name) + ["--interim"])
             todo.append((name, cmds))
             print(f"{'resume' if resumable else 'todo':8} {name} (to step {stop:,} this round)")
             continue
