@@ -232,11 +232,27 @@ def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkey
     first = grid.run_name(grid.cells("table1-m1")[0], "paper", 0)
     held[first] = int(0.45 * steps)  # one run part-way already
     grid.main(["table1-m1", "--preset", "paper", "--slice", str(steps // 4), "--ksweep"])
-    # 8 cells; the part-way one has 3 rounds to go (to 1/2, 3/4, the end), the others 4 (1/4, 1/2, 3/4, end)
+    # 8 cells; the part-way one has 3 rounds to go (to 1/2, 3/4, the end), the others 4 (1/4, 1/2, 3/4, end);
+    # in the first round it waits for the others to reach 1/4, so that no run is ever a slice ahead
     assert len(rounds) == 3 + 7 * 4
-    by_round = [sorted(s for _, s, _ in rounds[i:i + 8]) for i in (0, 8, 16)] + [[s for _, s, _ in rounds[24:]]]
     q = steps // 4
-    assert by_round == [[q] * 7 + [2 * q], [2 * q] * 7 + [3 * q], [3 * q] * 7 + [steps], [steps] * 7]
+    by_round = [[s for _, s, _ in rounds[:7]]] + [[s for _, s, _ in rounds[i:i + 8]] for i in (7, 15, 23)]
+    assert by_round == [[q] * 7, [2 * q] * 8, [3 * q] * 8, [steps] * 8]
+    assert first not in [n for n, _, _ in rounds[:7]]
     assert all(n == 2 for _, s, n in rounds)  # each job: training, then its final or (paused) interim sweep
     assert all(held[n] == steps for n in held) and len(held) == 8
-    assert f"(to step {2 * q:,} this round)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"(to step {2 * q:,} this round)" in out
+    assert f"waits    {first} (at step {int(0.45 * steps):,}; this round takes the others to {q:,})" in out
+
+
+def test_a_round_is_balanced_to_the_lowest_next_stop():
+    """balance_round: a run whose next stop is above the round's lowest waits, and another round follows."""
+    todo = [("a", ["a"]), ("b", ["b"]), ("c", ["c"])]
+    trained = [(0, "resume a", "a", 4_000_000, 5_000_000), (1, "todo b", "b", 0, 1_000_000),
+               (2, "resume c", "c", 600_000, 1_000_000)]
+    assert grid.balance_round(todo, trained, True) == ([("b", ["b"]), ("c", ["c"])], True)
+    # all in their last slice (next stop = the end): nobody waits, and no round follows
+    ends = [(0, "resume a", "a", 9_500_000, 10_000_000), (1, "resume b", "b", 9_100_000, 10_000_000)]
+    assert grid.balance_round(todo[:2], ends, False) == (todo[:2], False)
+    assert grid.balance_round(todo, [], False) == (todo, False)

@@ -17,7 +17,8 @@ scheduler, ``--dry-run`` prints one command per cell.
 
 ``--slice STEPS`` trains the long runs in turns: each round takes every unfinished cell whose budget is
 longer than ``STEPS`` to its next multiple of ``STEPS`` (``--stop-at``: the run pauses with its checkpoint
-and resumes bit-exactly next round), so that on a few cores every cell of a ``paper`` grid reaches
+and resumes bit-exactly next round), the round's stop being the lowest of those multiples (a run already
+further waits for the others), so that on a few cores every cell of a ``paper`` grid reaches
 10^6 steps before any reaches 2 x 10^6, and the book can show all of them part-way (interim k-sweeps)
 long before the first finishes.  The total work is the same; a cell is evaluated (and k-swept) in the
 round in which it reaches its last step.  With ``--ksweep``, a seed-0 density cell is also swept where
@@ -217,7 +218,7 @@ def plan(args, root: Path) -> tuple[list, bool]:
     from .cli import PRESETS
     from .snapshots import PENDING, restore, snapshot_dir
 
-    todo, sliced = [], False
+    todo, sliced, trained = [], False, []
     pooled = [(c, seed) for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset) for seed in args.seed]
     for cell, seed in sorted(pooled, key=lambda cs: (cs[0]["cost"], cs[1])):
         name = run_name(cell, args.preset, seed)
@@ -241,24 +242,45 @@ def plan(args, root: Path) -> tuple[list, bool]:
         stop = None
         if args.slice:  # the step this round trains to (a dry run reads the snapshot: it restores nothing)
             held = ckpt if ckpt.exists() else snapshot_dir(root) / name / "checkpoint.pt"
-            stop = next_stop(checkpoint_step(held) if resumable else 0, PRESETS[args.preset]["steps"], args.slice)
+            at = checkpoint_step(held) if resumable else 0
+            stop = next_stop(at, PRESETS[args.preset]["steps"], args.slice)
         extra = (["--resume"] if resumable else []) + ([] if stop is None else ["--stop-at", str(stop)])
         cmds = [command(cell, args.preset, seed, extra)]
         if stop is not None:  # paused this round: no evaluation, and with --ksweep an interim sweep at the pause
             sliced = True
             if sweep:
                 cmds.append(ksweep_command(name) + ["--interim"])
+            trained.append((len(todo), f"{'resume' if resumable else 'todo':8} {name} (to step {stop:,} this round)",
+                            name, at, stop))
             todo.append((name, cmds))
-            print(f"{'resume' if resumable else 'todo':8} {name} (to step {stop:,} this round)")
             continue
         if sweep:
             cmds.append(ksweep_command(name))
             if not args.dry_run:  # the snapshots keep its final checkpoint until the sweep is written
                 (root / "runs" / name).mkdir(parents=True, exist_ok=True)
                 (root / "runs" / name / PENDING).write_text("k-sweep owed by the grid (--ksweep)\n")
+        line = f"{'resume' if resumable else 'todo':8} {name}"
+        if args.slice:
+            trained.append((len(todo), line, name, at, PRESETS[args.preset]["steps"]))
+        else:
+            print(line)
         todo.append((name, cmds))
-        print(f"{'resume' if resumable else 'todo':8} {name}")
-    return todo, sliced
+    return balance_round(todo, trained, sliced)
+
+
+def balance_round(todo: list, trained: list, sliced: bool) -> tuple[list, bool]:
+    """With ``--slice``: keep this round's training jobs to the lowest of their next stops, so that no run
+    goes a slice further while another is behind it (a run restarted part-way, or resumed after a kill in
+    the middle of a round, would otherwise run ahead). ``trained``: ``(index in todo,
+    its state line, run name, step held, this run's next stop)`` for each training job; a run whose next stop
+    is above the round's waits."""
+    if not trained:
+        return todo, sliced
+    round_to = min(stop for *_, stop in trained)
+    waiting = {i for i, _, _, _, stop in trained if stop > round_to}
+    for i, line, name, at, stop in trained:
+        print(f"waits    {name} (at step {at:,}; this round takes the others to {round_to:,})" if i in waiting else line)
+    return [job for i, job in enumerate(todo) if i not in waiting], sliced or bool(waiting)
 
 
 def run_job(name: str, cmds: list, cwd: str, log: str) -> int:
