@@ -97,3 +97,18 @@ def test_importance_bound_uses_the_given_log_weights():
 
     O.importance_bound(t.model, t.data["test"][:3], 25, chunk=10, generator=torch.Generator(), log_weights=spy)
     assert calls == [10, 10, 5]
+
+
+def test_the_bound_draws_from_a_given_generator_and_leaves_its_own_alone():
+    """Trainer.bound(generator=g): the same bound as the trainer's own generator in g's state, drawn from
+    g alone (the interim sweep's L_100 on the full test set is drawn after the sweep, from its generator)."""
+    t = _trainer()
+    own = t.eval_gen.get_state()
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        given = t.bound("test", 5, examples=8, generator=g)
+    assert torch.equal(t.eval_gen.get_state(), own)  # the trainer's stream is untouched
+    assert not torch.equal(g.get_state(), torch.Generator().manual_seed(11).get_state())  # g was drawn from
+    t.eval_gen.manual_seed(11)
+    with torch.no_grad():
+        assert t.bound("test", 5, examples=8) == given

@@ -206,12 +206,7 @@ def full_test_bound(trainer, generator) -> dict:
     """Mean :math:`\\mathcal{L}_{100}` on the whole test set, drawn from the sweep's generator (after the
     sweep), with the seconds it took."""
     t0 = time.perf_counter()
-    own = trainer.eval_gen
-    trainer.eval_gen = generator
-    try:
-        value = trainer.bound("test", INTERIM_FULL_K)
-    finally:
-        trainer.eval_gen = own
+    value = trainer.bound("test", INTERIM_FULL_K, generator=generator)
     return {"k": INTERIM_FULL_K, "examples": int(trainer.data["test"].shape[0]), "mean_bound": float(value),
             "seconds": round(time.perf_counter() - t0, 1)}
 

@@ -211,9 +211,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def bound(self, split: str, k: int, examples: int | None = None, batch: int | None = None,
-              relaxed: bool = False) -> float:
+              relaxed: bool = False, generator: torch.Generator | None = None) -> float:
         """Mean L_k over a split (or its first ``examples``), chunked to bound memory; discrete graph
-        unless ``relaxed``."""
+        unless ``relaxed``. The importance samples come from ``generator``, by default the trainer's own
+        evaluation generator (whose state the checkpoints keep)."""
         x_all = self.data[split] if examples is None else self.data[split][:examples]
         c = self.config
         # about EVAL_ROWS (examples x samples) rows per call: the temporaries stay in cache (50,000 rows
@@ -225,7 +226,7 @@ class Trainer:
             x = x_all[start : start + batch]
             inp, target = self._inputs(x)
             values = O.importance_bound(
-                self.model, inp, k, chunk=min(k, c.eval_chunk), generator=self.eval_gen, target=target,
+                self.model, inp, k, chunk=min(k, c.eval_chunk), generator=self.eval_gen if generator is None else generator, target=target,
                 relaxed=relaxed, log_weights=log_weights,
             )
             total += float(values.sum())
