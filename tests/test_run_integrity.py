@@ -187,8 +187,8 @@ def test_a_non_finite_evaluation_writes_no_result(tmp_path, monkeypatch):
     (it was written with the NaN, and Table 1 printed 'nan')."""
     original = Trainer.evaluate
 
-    def poisoned(self):
-        return {**original(self), "test_nll": float("nan"), "test_bound": float("nan")}
+    def poisoned(self, model="last"):
+        return {**original(self, model), "test_nll": float("nan"), "test_bound": float("nan")}
 
     monkeypatch.setattr(Trainer, "evaluate", poisoned)
     with pytest.raises(SystemExit, match=r"evaluation after step 40 gave metrics\.test_bound = nan"):

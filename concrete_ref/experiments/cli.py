@@ -461,6 +461,7 @@ def _pause(trainer, checkpoint: Path, stop_at: int, progress: bool) -> dict:
 
 
 def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict:
+    from .eval_ledger import LEDGER, EvaluationLedger
     from .train import NonFiniteError, Trainer, atomic_write_json
 
     data = load_dataset(args.dataset)
@@ -482,6 +483,7 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
     elif checkpoint.exists():  # --fresh
         checkpoint.unlink()
         checkpoint.with_name("best.pt").unlink(missing_ok=True)
+        checkpoint.with_name(LEDGER).unlink(missing_ok=True)
     trainer.eval_compile = args.compile  # the evaluations: compiled when large enough (fast_eval)
     if trainer.step == 0 and trainer.step < cfg.steps:
         info = choose_engine(trainer, args.compile)
@@ -493,6 +495,15 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
         trainer.data = {k: evenly_spaced(v, eval_examples) for k, v in trainer.data.items()}
     if cfg.eval_train_examples:
         trainer.data["train"] = evenly_spaced(trainer.data["train"], cfg.eval_train_examples)
+    # the final evaluation keeps its progress beside the checkpoint: a kill costs at most a minute of it
+    trainer.ledger = EvaluationLedger(checkpoint.with_name(LEDGER), trainer.ledger_identity())
+    if trainer.ledger.discarded:
+        print(f"{cfg.run_name()}: the evaluation ledger {checkpoint.with_name(LEDGER)} is {trainer.ledger.discarded}; "
+              "the evaluation starts again", file=sys.stderr)
+    elif trainer.ledger.resumed:
+        where = trainer.ledger.resumes[-1]
+        print(f"{cfg.run_name()}: evaluation resumed at {where['key']}, example {where['example']:,} "
+              f"(finished: {', '.join(where['finished']) or 'none'})", file=sys.stderr)
     result = trainer.results(checkpoint)
     bad = [f"{key}.{k} = {v}" for key in ("metrics", "metrics_best") for k, v in (result.get(key) or {}).items()
            if isinstance(v, float) and not np.isfinite(v)]
@@ -501,6 +512,7 @@ def _run(args, argv, task, cfg, eval_examples, out, run_dir, checkpoint) -> dict
                              "no result is written")
     check_result_slot(out, cfg)
     atomic_write_json(out, result)
+    trainer.ledger.remove()
     m = result["metrics"]
     print(f"{cfg.run_name()}: test NLL {m['test_nll']:.2f} (L_{cfg.eval_samples_test}), "
           f"train NLL {m['train_nll']:.2f} (L_{cfg.eval_samples_train}); "

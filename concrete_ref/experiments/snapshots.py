@@ -7,7 +7,9 @@ copies the checkpoint (and the best-validation model) of every unfinished run un
 has no checkpoint of it (:func:`restore`), and the run resumes bit-exactly (``--resume``).  A finished
 run's snapshot is deleted by ``save`` (its result file is what stays), unless the grid still owes it a
 k-sweep (``--ksweep`` leaves ``ksweep.pending`` beside the checkpoint: the sweep re-evaluates the final
-model, so its checkpoint is kept until ``ksweep_<run>.json`` exists).  Each snapshot is a few MB
+model, so its checkpoint is kept until ``ksweep_<run>.json`` exists).  A run whose final evaluation is
+under way has its ledger (``evaluation.pt``, :mod:`.eval_ledger`) snapshotted too, so that the evaluation,
+hours long at the paper's protocol, resumes on another machine where it stopped.  Each snapshot is a few MB
 (parameters and Adam's two moments, float32).  ``python -m concrete_ref.experiments.snapshots restore
 --run <run name>`` copies one snapshot into ``runs/`` by hand (an existing checkpoint there is left as it
 is), e.g. to re-evaluate the committed state of a long run (``evaluate ksweep --interim``).
@@ -23,7 +25,9 @@ from .provenance import repo_root
 
 __all__ = ["snapshot_dir", "save", "restore"]
 
-FILES = ("checkpoint.pt", "best.pt", "ksweep.pending")
+#: what a snapshot holds: the checkpoint, the best validation model, the k-sweep marker and the progress
+#: of a final evaluation under way (:mod:`.eval_ledger`)
+FILES = ("checkpoint.pt", "best.pt", "ksweep.pending", "evaluation.pt")
 #: the marker the grid writes beside a checkpoint whose k-sweep is still to be run
 PENDING = "ksweep.pending"
 
@@ -62,6 +66,8 @@ def save(root: Path | None = None, names=None) -> list[str]:
         for f in FILES:
             if (run.parent / f).exists():
                 _copy_atomic(run.parent / f, target / f)
+            else:  # e.g. the ledger of an evaluation since started again: the snapshot mirrors the run
+                (target / f).unlink(missing_ok=True)
         saved.append(name)
     for stale in sorted(snapshot_dir(root).glob("*/")) if snapshot_dir(root).exists() else []:
         if _finished(stale, results, stale.name):

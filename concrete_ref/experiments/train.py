@@ -211,26 +211,39 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def bound(self, split: str, k: int, examples: int | None = None, batch: int | None = None,
-              relaxed: bool = False, generator: torch.Generator | None = None) -> float:
+              relaxed: bool = False, generator: torch.Generator | None = None, key: str | None = None) -> float:
         """Mean L_k over a split (or its first ``examples``), chunked to bound memory; discrete graph
         unless ``relaxed``. The importance samples come from ``generator``, by default the trainer's own
-        evaluation generator (whose state the checkpoints keep)."""
+        evaluation generator (whose state the checkpoints keep). With ``key`` and a :attr:`ledger`, the
+        bound's progress is kept in the ledger under that name, and a bound the ledger holds finished or
+        under way is taken from it or continued (:mod:`.eval_ledger`: the same value, to the bit)."""
         x_all = self.data[split] if examples is None else self.data[split][:examples]
         c = self.config
         # about EVAL_ROWS (examples x samples) rows per call: the temporaries stay in cache (50,000 rows
         # per call ran 2.3x slower on 200H-784V, 2x on 200H~200H~784V, L_1000, one thread)
         batch = batch or max(1, min(x_all.shape[0], EVAL_ROWS // max(1, min(k, c.eval_chunk))))
+        gen = self.eval_gen if generator is None else generator
+        ledger = self.ledger if key is not None else None
+        first, total = 0, 0.0
+        if ledger is not None:
+            value, first, total = ledger.start(key, gen)
+            if value is not None:
+                return value
         log_weights = self._eval_log_weights(x_all.shape[0] * k)
-        total = 0.0
-        for start in range(0, x_all.shape[0], batch):
+        for start in range(first, x_all.shape[0], batch):
             x = x_all[start : start + batch]
             inp, target = self._inputs(x)
             values = O.importance_bound(
-                self.model, inp, k, chunk=min(k, c.eval_chunk), generator=self.eval_gen if generator is None else generator, target=target,
+                self.model, inp, k, chunk=min(k, c.eval_chunk), generator=gen, target=target,
                 relaxed=relaxed, log_weights=log_weights,
             )
             total += float(values.sum())
-        return total / x_all.shape[0]
+            if ledger is not None:
+                ledger.advance(key, start + batch, total, gen)
+        value = total / x_all.shape[0]
+        if ledger is not None:
+            ledger.finish(key, value, gen)
+        return value
 
     def _eval_log_weights(self, rows: int):
         """The compiled log weights (:mod:`.fast_eval`) for an evaluation of ``rows`` sample-rows, or None
@@ -385,19 +398,31 @@ class Trainer:
         self.train_seconds += time.perf_counter() - t0
         bar.close()
 
-    def evaluate(self) -> dict:
-        """Test and train bounds of the current model on the discrete graph (and relaxed, if configured)."""
+    def evaluate(self, model: str = "last") -> dict:
+        """Test and train bounds of the current model on the discrete graph (and relaxed, if configured).
+        ``model`` ("last" or "best") names the bounds in the :attr:`ledger`, if there is one."""
         c = self.config
         metrics = {
-            "test_bound": self.bound("test", c.eval_samples_test),
-            "train_bound": self.bound("train", c.eval_samples_train),
+            "test_bound": self.bound("test", c.eval_samples_test, key=f"{model}/test"),
+            "train_bound": self.bound("train", c.eval_samples_train, key=f"{model}/train"),
         }
         metrics["test_nll"] = -metrics["test_bound"]
         metrics["train_nll"] = -metrics["train_bound"]
         if c.eval_relaxed:
             for split, k in (("test", c.eval_samples_test), ("train", c.eval_samples_train)):
-                metrics[f"{split}_nll_relaxed"] = -self.bound(split, k, relaxed=True)
+                metrics[f"{split}_nll_relaxed"] = -self.bound(split, k, relaxed=True, key=f"{model}/{split}_relaxed")
         return metrics
+
+    #: the final evaluation's progress on disk (:mod:`.eval_ledger`), set by the command line; None: none
+    ledger = None
+
+    def ledger_identity(self) -> dict:
+        """What a final evaluation's ledger is of: the run, its step, its settings, the examples of every
+        split, the best validation step (if it is evaluated) and the evaluation's compile mode."""
+        return {"run": self.config.run_name(), "step": int(self.step), "config": dataclasses.asdict(self.config),
+                "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
+                "best_step": (self.best or {}).get("step") if self.early_stopping else None,
+                "eval_compile": self.eval_compile, "device": str(self.device)}
 
     @property
     def early_stopping(self) -> bool:
@@ -411,7 +436,7 @@ class Trainer:
         as ``metrics_best``, when it is not the last step."""
         c = self.config
         t0 = time.perf_counter()
-        metrics = self.evaluate()
+        metrics = self.evaluate("last")
         out_best = None
         best_file = checkpoint.with_name("best.pt") if checkpoint is not None else None
         if (self.early_stopping and self.best is not None and best_file is not None
@@ -419,9 +444,10 @@ class Trainer:
             last = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             best = torch.load(best_file, weights_only=False, map_location=self.device)
             self.model.load_state_dict(best["model"])
-            out_best = {"step": best["step"], "valid_bound": self.best["valid_bound"], **self.evaluate()}
+            out_best = {"step": best["step"], "valid_bound": self.best["valid_bound"], **self.evaluate("best")}
             self.model.load_state_dict(last)
-        eval_seconds = time.perf_counter() - t0
+        # a resumed evaluation: the seconds of every process that worked on it
+        eval_seconds = self.ledger.seconds() if self.ledger is not None else time.perf_counter() - t0
         out = {
             "config": dataclasses.asdict(c),
             "metrics": metrics,
@@ -434,6 +460,8 @@ class Trainer:
             "provenance": provenance(self.command, self.device),  # at evaluation time
             "run_starts": self.starts,  # at the start and at every resume: the code that trained
         }
+        if self.ledger is not None and self.ledger.resumed:  # where each later process took the evaluation over
+            out["evaluation_resumes"] = list(self.ledger.resumes)
         if self.early_stopping and self.best is not None:
             out["best_validation"] = dict(self.best)
             if out_best is not None:
