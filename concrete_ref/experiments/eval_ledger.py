@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from .train import _atomic_torch_save
+
 __all__ = ["EvaluationLedger", "LEDGER"]
 
 #: the ledger's file, beside the run's checkpoint (and in its snapshot)
@@ -123,8 +125,5 @@ class EvaluationLedger:
         self.generator_state = generator.get_state()
         state = {"identity": self.identity, "done": self.done, "current": self.current,
                  "generator_state": self.generator_state, "seconds": self.seconds(), "resumes": self.resumes}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.path)
+        _atomic_torch_save(state, self.path)  # the checkpoints' own atomic write
         self._written = time.perf_counter()
