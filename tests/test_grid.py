@@ -256,3 +256,37 @@ def test_a_round_is_balanced_to_the_lowest_next_stop():
     ends = [(0, "resume a", "a", 9_500_000, 10_000_000), (1, "resume b", "b", 9_100_000, 10_000_000)]
     assert grid.balance_round(todo[:2], ends, False) == (todo[:2], False)
     assert grid.balance_round(todo, [], False) == (todo, False)
+
+
+def test_a_finishing_run_that_waits_is_not_marked_as_owing_a_sweep(tmp_path, monkeypatch):
+    """The k-sweep marker (``ksweep.pending``, which keeps a run's final checkpoint in its snapshot) is
+    written only for a run that finishes in this round: a run in its last slice that waits for the others
+    gets it in the round that trains it, not before."""
+    from concrete_ref.experiments import snapshots
+    from concrete_ref.experiments.cli import PRESETS
+
+    steps = PRESETS["paper"]["steps"]
+    monkeypatch.setattr(grid, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(grid, "dirty_package", lambda: [])
+    first = grid.run_name(grid.cells("table1-m1")[0], "paper", 0)
+    held = {first: int(0.8 * steps)}  # in its last slice of 1/4: it would train to the end
+    monkeypatch.setattr(snapshots, "restore", lambda name, root=None: name in held)
+    monkeypatch.setattr(grid, "checkpoint_step", lambda path: held.get(path.parent.name, 0))
+    marked = []
+
+    def run_job(name, cmds, cwd, log):
+        marked.append((name, (tmp_path / "runs" / first / snapshots.PENDING).exists()))
+        train = cmds[0]
+        held[name] = int(train[train.index("--stop-at") + 1]) if "--stop-at" in train else steps
+        if "--stop-at" not in train:
+            (tmp_path / "data" / "results").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "data" / "results" / f"{name}.json").write_text("{}")
+            (tmp_path / "data" / "results" / f"ksweep_{name}.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    grid.main(["table1-m1", "--preset", "paper", "--slice", str(steps // 4), "--ksweep"])
+    waiting = [m for n, m in marked[:7]]  # rounds 1-3: the others go to 1/4, 1/2, 3/4 while it waits
+    assert len(marked) == 1 + 7 * 4 and not any(m for n, m in marked[:21]), marked[:21]
+    assert waiting == [False] * 7
+    assert (first, True) in marked[21:]  # the last round trains it to the end and marks it first

@@ -218,7 +218,7 @@ def plan(args, root: Path) -> tuple[list, bool]:
     from .cli import PRESETS
     from .snapshots import PENDING, restore, snapshot_dir
 
-    todo, sliced, trained = [], False, []
+    todo, sliced, trained, owed = [], False, [], set()
     pooled = [(c, seed) for g in dict.fromkeys(args.grid) for c in cells(g, args.dataset) for seed in args.seed]
     for cell, seed in sorted(pooled, key=lambda cs: (cs[0]["cost"], cs[1])):
         name = run_name(cell, args.preset, seed)
@@ -256,16 +256,19 @@ def plan(args, root: Path) -> tuple[list, bool]:
             continue
         if sweep:
             cmds.append(ksweep_command(name))
-            if not args.dry_run:  # the snapshots keep its final checkpoint until the sweep is written
-                (root / "runs" / name).mkdir(parents=True, exist_ok=True)
-                (root / "runs" / name / PENDING).write_text("k-sweep owed by the grid (--ksweep)\n")
+            owed.add(name)
         line = f"{'resume' if resumable else 'todo':8} {name}"
         if args.slice:
             trained.append((len(todo), line, name, at, PRESETS[args.preset]["steps"]))
         else:
             print(line)
         todo.append((name, cmds))
-    return balance_round(todo, trained, sliced)
+    todo, sliced = balance_round(todo, trained, sliced)
+    if not args.dry_run:  # a run that finishes this round: the snapshots keep its final checkpoint for the sweep
+        for name in owed & {name for name, _ in todo}:
+            (root / "runs" / name).mkdir(parents=True, exist_ok=True)
+            (root / "runs" / name / PENDING).write_text("k-sweep owed by the grid (--ksweep)\n")
+    return todo, sliced
 
 
 def balance_round(todo: list, trained: list, sliced: bool) -> tuple[list, bool]:
