@@ -214,6 +214,9 @@ def test_an_unfinished_run_is_swept_only_as_interim_under_its_step(tmp_path, mon
     assert full["k"] == 100 and full["examples"] == 200 and np.isfinite(full["mean_bound"])
     ks = saved["ks"]
     assert saved["stderr_minus_k100"][ks.index(100)] == 0.0 and all(v >= 0 for v in saved["stderr_minus_k100"])
+    assert saved["stderr_minus_k1"][ks.index(1)] == 0.0 and all(v > 0 for v in saved["stderr_minus_k1"][1:])
+    gap = claims.posterior_gap(saved)
+    assert gap["paired"] and gap["se"] == saved["stderr_minus_k1"][ks.index(50_000)]
     (read,) = results.load_interim_sweeps(tmp_path / "data" / "results")
     assert read["file"] == out.name
     est = claims.interim_estimate(read)

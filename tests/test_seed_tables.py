@@ -302,7 +302,10 @@ def test_posterior_gap_is_l50000_minus_l1_with_a_conservative_error():
     sweep["stderr_bound"] = [1.2, 1.0, 1.0, 1.0, 1.0, 1.6]
     g = C.posterior_gap(sweep)
     assert g["elbo_nll"] == 140.0 and g["nll"] == 109.5 and g["kl_bound"] == pytest.approx(30.5)
-    assert g["se"] == pytest.approx(2.0)  # sqrt(1.2^2 + 1.6^2)
+    assert g["se"] == pytest.approx(2.0) and not g["paired"]  # sqrt(1.2^2 + 1.6^2), an older sweep
+    sweep["stderr_minus_k1"] = [0.0, 0.3, 0.4, 0.45, 0.5, 0.55]  # a sweep with the per-image paired errors
+    g = C.posterior_gap(sweep)
+    assert g["se"] == 0.55 and g["paired"] and g["kl_bound"] == pytest.approx(30.5)
     with pytest.raises(ValueError, match="needs k = 1"):
         C.posterior_gap(_sweep(res, [-122.0, -115.0, -112.0, -110.5, -109.5], ks=(10, 100, 1000, 10_000, 50_000)))
 

@@ -488,12 +488,16 @@ def posterior_gap(sweep: dict) -> dict:
     :math:`\\bar{\\mathcal{L}}_{50000} - \\bar{\\mathcal{L}}_1` is, up to its Monte Carlo error, a lower bound
     on the mean KL divergence from :math:`q` to the true posterior over the sweep's images.  Returns
     ``elbo_nll`` (:math:`-\\bar{\\mathcal{L}}_1`), ``nll`` (:math:`-\\bar{\\mathcal{L}}_{50000}`), ``kl_bound``
-    (their difference, nats) and ``se``: :math:`\\sqrt{\\mathrm{se}_1^2 + \\mathrm{se}_{50000}^2}` of the two
-    means over images, which overstates the error of the difference when the two are positively
-    correlated across images, as an image's bounds are."""
+    (their difference, nats), ``se`` and ``paired``.  Where the sweep records it (``stderr_minus_k1``),
+    ``se`` is the paired standard error of the per-image differences :math:`\\mathcal{L}_{50000} -
+    \\mathcal{L}_1` and ``paired`` is true; an older sweep has only the errors of the two means, and ``se``
+    is then :math:`\\sqrt{\\mathrm{se}_1^2 + \\mathrm{se}_{50000}^2}` (``paired`` false), which overstates the
+    error of the difference when the two are positively correlated across images, as an image's bounds
+    are."""
     ks, bound, se = list(sweep["ks"]), list(sweep["mean_bound"]), list(sweep["stderr_bound"])
     if 1 not in ks or PAPER_K not in ks:
         raise ValueError(f"the sweep of {sweep.get('run')} needs k = 1 and k = {PAPER_K} (ks: {ks})")
     i, j = ks.index(1), ks.index(PAPER_K)
+    paired = sweep.get("stderr_minus_k1")
     return {"elbo_nll": -bound[i], "nll": -bound[j], "kl_bound": bound[j] - bound[i],
-            "se": math.sqrt(se[i] ** 2 + se[j] ** 2)}
+            "se": paired[j] if paired else math.sqrt(se[i] ** 2 + se[j] ** 2), "paired": bool(paired)}

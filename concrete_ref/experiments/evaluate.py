@@ -18,7 +18,8 @@ is ``ksweep_<run name>_step<N>.json``, in ``data/results/interim/`` with ``--pub
 :math:`\\mathcal{L}_{100}` on the full test set, so that the run's :math:`\\mathcal{L}_{50{,}000}` on the
 full test set so far can be estimated as that plus the sweep's :math:`\\mathcal{L}_{50{,}000} -
 \\mathcal{L}_{100}` (:func:`.claims.interim_estimate`).  Every sweep also records the paired standard error
-of :math:`\\mathcal{L}_k - \\mathcal{L}_{100}` over its images (``stderr_minus_k100``).
+of :math:`\\mathcal{L}_k - \\mathcal{L}_{100}` over its images (``stderr_minus_k100``), and that of
+:math:`\\mathcal{L}_k - \\mathcal{L}_1` (``stderr_minus_k1``, the error of :func:`.claims.posterior_gap`).
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def _ksweep(args, argv) -> dict:
                                              log_weights=log_weights))
     curve = torch.cat(rows, 1)  # (len(KS), N)
     paired = curve - curve[KS.index(INTERIM_FULL_K)]  # per image: L_k - L_100, the same samples' blocks
+    from_elbo = curve - curve[KS.index(1)]  # per image: L_k - L_1 (L_50,000 - L_1: the posterior gap's bound)
     result = {
         "run": args.run,
         "config": trainer.config.__dict__,
@@ -184,6 +186,7 @@ def _ksweep(args, argv) -> dict:
         "mean_bound": [float(v) for v in curve.mean(1)],
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
         "stderr_minus_k100": [float(v) for v in paired.std(1) / np.sqrt(curve.shape[1])],
+        "stderr_minus_k1": [float(v) for v in from_elbo.std(1) / np.sqrt(curve.shape[1])],
         "seconds": round(time.perf_counter() - t0, 1),
         "evaluation_engine": trainer.evaluation_engine(),
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
