@@ -310,3 +310,34 @@ def test_provenance_names_the_code_the_process_started_with(monkeypatch):
     later = P.provenance()
     assert later["git_commit"] == first["git_commit"] != "moved-on"
     assert later["git_dirty"] == first["git_dirty"]
+
+
+def test_snapshot_save_brings_a_stale_progress_file_up_to_its_checkpoint(tmp_path):
+    """A paused run's progress file, replaced by an older copy (a checkout of the tree between sessions),
+    would be committed behind its snapshot: ``snapshots save`` rewrites it from the checkpoint, the same
+    file the run itself writes at a validation, and leaves a current one and an unpublished run alone."""
+    import shutil
+
+    import torch
+
+    from concrete_ref.experiments import snapshots
+    from concrete_ref.experiments.train import atomic_write_json, progress_record
+
+    name = "density_synthetic_20H_784V_concrete_m1_smoke_s0"
+    trainer = _unfinished_smoke_run(tmp_path, name, stop_after=20)  # its checkpoint holds step 20
+    other = "density_synthetic_20H_784V_concrete_m1_smoke_s1"  # unpublished: no progress file
+    shutil.copytree(tmp_path / "runs" / name, tmp_path / "runs" / other)
+    progress = tmp_path / "data" / "results" / "progress" / f"{name}.json"
+    stale = {**trainer.progress(), "step": 10}
+    atomic_write_json(progress, stale)
+    assert snapshots.save(tmp_path) == [name, other]
+    written = json.loads(progress.read_text())
+    state = torch.load(tmp_path / "runs" / name / "checkpoint.pt", weights_only=False)
+    assert written["step"] == 20 and written == json.loads(json.dumps(progress_record(state)))
+    mine = trainer.progress()  # what the run itself writes at a validation (its seconds: a little later)
+    assert {k: v for k, v in written.items() if k != "train_seconds"} == json.loads(json.dumps(
+        {k: v for k, v in mine.items() if k != "train_seconds"}))
+    assert not (progress.parent / f"{other}.json").exists()
+    before = progress.stat().st_mtime_ns
+    assert not snapshots.refresh_progress(tmp_path / "runs" / name / "checkpoint.pt", progress)  # current
+    assert progress.stat().st_mtime_ns == before

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .provenance import repo_root
 
-__all__ = ["snapshot_dir", "save", "restore"]
+__all__ = ["snapshot_dir", "save", "restore", "refresh_progress"]
 
 #: what a snapshot holds: the checkpoint, the best validation model, the k-sweep marker and the progress
 #: of a final evaluation under way (:mod:`.eval_ledger`)
@@ -68,11 +68,33 @@ def save(root: Path | None = None, names=None) -> list[str]:
                 _copy_atomic(run.parent / f, target / f)
             else:  # e.g. the ledger of an evaluation since started again: the snapshot mirrors the run
                 (target / f).unlink(missing_ok=True)
+        refresh_progress(target / "checkpoint.pt", results / "progress" / f"{name}.json")
         saved.append(name)
     for stale in sorted(snapshot_dir(root).glob("*/")) if snapshot_dir(root).exists() else []:
         if _finished(stale, results, stale.name):
             shutil.rmtree(stale)
     return saved
+
+
+def refresh_progress(checkpoint: Path, progress: Path) -> bool:
+    """Rewrite a published run's progress file from its checkpoint where the file is behind it (True if
+    rewritten), so that the committed curve ends where the committed snapshot does.  A run writes the file
+    at each validation; a copy of it replaced by an older one (a checkout of the tree between sessions,
+    while the run was paused) would otherwise stay behind until the run's next validation.  A run without
+    a progress file (not published) gets none."""
+    if not progress.exists():
+        return False
+    import json
+
+    import torch
+
+    from .train import atomic_write_json, progress_record
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if state["step"] <= json.loads(progress.read_text()).get("step", -1):
+        return False
+    atomic_write_json(progress, progress_record(state))
+    return True
 
 
 def restore(name: str, root: Path | None = None) -> bool:

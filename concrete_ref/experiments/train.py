@@ -24,7 +24,7 @@ from .fast_eval import COMPILE_ROWS, CompiledLogWeights, worth_compiling
 from .config import RESUMABLE_CHANGES, RunConfig
 from .provenance import provenance
 
-__all__ = ["RunConfig", "Trainer", "NonFiniteError", "atomic_write_json", "EVAL_ROWS", "step_loss"]
+__all__ = ["RunConfig", "Trainer", "NonFiniteError", "atomic_write_json", "EVAL_ROWS", "step_loss", "progress_record"]
 
 #: rows (examples x importance samples) per evaluation call: small enough for the temporaries to stay in cache
 EVAL_ROWS = 1024
@@ -86,6 +86,14 @@ def step_loss(estimator, split, samples: int, x, uniforms):
     estimation) or on the top half given the bottom half (``split``, structured prediction)."""
     inp, target = (x, None) if split is None else split(x)
     return estimator.loss(inp, samples, uniforms, target=target)
+
+
+def progress_record(state: dict) -> dict:
+    """A run's progress file (``data/results/progress/<run>.json``) from its checkpoint's state
+    (:meth:`Trainer.state`): the run so far, its curves, step, best validation, seconds and starts."""
+    return {"run": RunConfig(**state["config"]).run_name(), "config": state["config"], "step": state["step"],
+            "curves": state["curves"], "best": state["best"], "train_seconds": round(state["train_seconds"], 1),
+            "engine": state["engine"], "run_starts": state["starts"]}
 
 
 class Trainer:
@@ -344,9 +352,7 @@ class Trainer:
     def progress(self) -> dict:
         """The run so far (curves, step, best validation, seconds): written at every validation, so a long
         run's curves can be read, and committed, before it ends."""
-        return {"run": self.config.run_name(), "config": dataclasses.asdict(self.config), "step": self.step,
-                "curves": self.curves, "best": self.best, "train_seconds": round(self.train_seconds, 1),
-                "engine": dict(self.engine), "run_starts": self.starts}
+        return progress_record(self.state())
 
     # ------------------------------------------------------------------ the run
     progress_path: Path | None = None
