@@ -249,6 +249,16 @@ def test_load_progress_reads_and_checks(tmp_path):
     assert row["step"] == 200_000 and row["fraction"] == pytest.approx(0.02)
     assert row["last_valid_nll"] == pytest.approx(115.0) and row["best_valid_nll"] == pytest.approx(115.0)
     assert row["paper_test"] == paper_numbers.table1("mnist", "test", "200H-784V", 1, "concrete")
+    # its pace: 100 s over 200,000 steps, so the 9,800,000 steps to go take 4,900 s
+    assert row["seconds_per_step"] == pytest.approx(5e-4) and row["hours_to_go"] == pytest.approx(4900 / 3600)
+    assert row["pace_since"] == 0  # its starts recorded no training seconds: the pace of the whole run
+    # resumed at step 100,000 after 80 s: since then 20 s for 100,000 steps
+    resumed = {**good, "run_starts": [{"step": 0, "train_seconds": 0.0}, {"step": 100_000, "train_seconds": 80.0}]}
+    row = C.progress_rows([resumed])[0]
+    assert row["seconds_per_step"] == pytest.approx(2e-4) and row["pace_since"] == 100_000
+    assert row["hours_to_go"] == pytest.approx(9_800_000 * 2e-4 / 3600)
+    just = {**good, "run_starts": [{"step": 200_000, "train_seconds": 100.0}]}  # resumed, not a step since
+    assert C.progress_rows([just])[0]["pace_since"] == 0
     assert R.load_progress(tmp_path, estimator="nvil") == []
     assert R.load_results(tmp_path) == []  # progress files are not results
 

@@ -359,7 +359,8 @@ class Trainer:
 
     def begin_run(self) -> None:
         """Record the start (or resume) of training: the code and engine that run from this step on."""
-        self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine)})
+        self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine),
+                            "train_seconds": round(self.train_seconds, 1)})  # the pace since: claims.progress_rows
 
     def record(self, value: float) -> None:
         """After a step: the running average of the training objective (rate 0.02) and, at every
