@@ -259,6 +259,18 @@ def test_load_progress_reads_and_checks(tmp_path):
     assert row["hours_to_go"] == pytest.approx(9_800_000 * 2e-4 / 3600)
     just = {**good, "run_starts": [{"step": 200_000, "train_seconds": 100.0}]}  # resumed, not a step since
     assert C.progress_rows([just])[0]["pace_since"] == 0
+    assert row["pace_clock"] == "wall"
+    # a run that counts CPU seconds (counted here from step 100,000, where it resumed on a checkpoint that had
+    # none): 15 CPU seconds since that start, against 20 wall seconds; the CPU pace is the one used
+    cpu = {**resumed, "train_cpu_seconds": 15.0, "cpu_seconds_from_step": 100_000,
+           "run_starts": [{"step": 0, "train_seconds": 0.0},
+                          {"step": 100_000, "train_seconds": 80.0, "train_cpu_seconds": 0.0}]}
+    row = C.progress_rows([cpu])[0]
+    assert row["pace_clock"] == "cpu" and row["seconds_per_step"] == pytest.approx(1.5e-4)
+    assert row["pace_since"] == 100_000 and row["hours_to_go"] == pytest.approx(9_800_000 * 1.5e-4 / 3600)
+    # its last start recorded no CPU seconds (code from before they were counted): wall clock
+    row = C.progress_rows([{**cpu, "run_starts": resumed["run_starts"]}])[0]
+    assert row["pace_clock"] == "wall" and row["seconds_per_step"] == pytest.approx(2e-4)
     assert R.load_progress(tmp_path, estimator="nvil") == []
     assert R.load_results(tmp_path) == []  # progress files are not results
 

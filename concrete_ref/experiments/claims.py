@@ -428,15 +428,18 @@ def contrast_markdown_table(contrast_rows: list[dict], pooled: dict | None = Non
     return "\n".join(lines) + "\n"
 
 
-def _pace(progress: dict) -> tuple[float | None, int]:
-    """Training seconds per step of a run in progress, and the step they are counted from: since its last
-    start if that start recorded the run's training seconds (an earlier machine or code may have been
-    slower), else since step 0."""
-    step, seconds = progress["step"], progress["train_seconds"]
+def _pace(progress: dict) -> tuple[float | None, int, str]:
+    """Training seconds per step of a run in progress, the step they are counted from, and the clock
+    (:mod:`.clocks`): CPU seconds since its last start where the run counts them and that start recorded
+    them; else wall-clock seconds since its last start, if that start recorded them (an earlier machine or
+    code may have been slower); else wall-clock seconds since step 0."""
+    step = progress["step"]
     last = (progress.get("run_starts") or [{}])[-1]
-    if "train_seconds" in last and step > last.get("step", step):
-        return (seconds - last["train_seconds"]) / (step - last["step"]), last["step"]
-    return (seconds / step if step else None), 0
+    if step > last.get("step", step):
+        for key, clock in (("train_cpu_seconds", "cpu"), ("train_seconds", "wall")):
+            if progress.get(key) is not None and last.get(key) is not None:
+                return (progress[key] - last[key]) / (step - last["step"]), last["step"], clock
+    return (progress["train_seconds"] / step if step else None), 0, "wall"
 
 
 def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
@@ -444,14 +447,15 @@ def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
     preset's, the last and the best validation NLL (minus the validation bound), training seconds so
     far, the run's own pace (``seconds_per_step``: training seconds over steps, its validations included,
     since its last start where that start recorded its training seconds (``pace_since``: that start's
-    step), else over the whole run (``pace_since`` 0)) and the training hours that pace leaves
+    step), else over the whole run (``pace_since`` 0); CPU seconds where the run counts them, else
+    wall-clock seconds (``pace_clock``: "cpu" or "wall", :mod:`.clocks`)) and the training hours that pace leaves
     (``hours_to_go``; the final evaluation not counted), and the paper's final test NLL of that cell (a different quantity: test
     L_50,000 after the full budget)."""
     out = []
     for p in progress:
         c, curves = p["config"], p["curves"]
         steps = c["steps"]
-        pace, since = _pace(p)
+        pace, since, clock = _pace(p)
         last = -curves["valid_bound"][-1] if curves["valid_bound"] else None
         best = p["best"].get("valid_bound") if isinstance(p.get("best"), dict) else None
         paper = (paper_numbers.table1(dataset, "test", c["model"], c["samples"], c["estimator"])
@@ -461,7 +465,7 @@ def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
                     "valid_examples": c.get("valid_examples"), "valid_k": c.get("valid_samples"),
                     "last_valid_nll": last, "last_valid_step": curves["valid_step"][-1] if curves["valid_step"] else None,
                     "best_valid_nll": None if best is None else -best, "train_seconds": p["train_seconds"],
-                    "seconds_per_step": pace, "pace_since": since, "hours_to_go": None if pace is None else (steps - p["step"]) * pace / 3600,
+                    "seconds_per_step": pace, "pace_since": since, "pace_clock": clock, "hours_to_go": None if pace is None else (steps - p["step"]) * pace / 3600,
                     "paper_test": paper})
     return out
 

@@ -21,6 +21,7 @@ from .cli import default_temperatures
 from . import results as R
 
 __all__ = ["MODELS", "ESTIMATORS", "SEEDS", "EXPECTED", "PUBLISHED", "estimator_runs", "nll_rows", "curves",
+           "training_seconds",
            "count_sentence", "published_rows"]
 
 MODELS = tuple(grid.ESTIMATOR_MODELS)
@@ -89,7 +90,8 @@ def count_sentence(found: dict) -> str:
 def nll_rows(runs: list) -> list:
     """One row per (model, estimator) with at least one finished seed: test and train NLL (L_5000), mean and
     sample standard deviation over the seeds (``None`` for one seed), the seeds, and the mean training
-    seconds."""
+    seconds (``train_seconds``, on the clock ``clock``: "cpu" where every seed counted CPU seconds, else
+    "wall", :func:`training_seconds`)."""
     rows = []
     for model in MODELS:
         for est in ESTIMATORS:
@@ -97,8 +99,11 @@ def nll_rows(runs: list) -> list:
                           key=lambda r: r["config"]["seed"])
             if not mine:
                 continue
+            timed = [training_seconds(r) for r in mine]
+            clock = "cpu" if all(k == "cpu" for _, k in timed) else "wall"
+            seconds = [s for s, _ in timed] if clock == "cpu" else [r["train_seconds"] for r in mine]
             row = {"model": model, "estimator": est, "n": len(mine), "seeds": [r["config"]["seed"] for r in mine],
-                   "train_seconds": statistics.mean(r["train_seconds"] for r in mine)}
+                   "train_seconds": statistics.mean(seconds), "clock": clock}
             for split in ("test", "train"):
                 v = [r["metrics"][f"{split}_nll"] for r in mine]
                 row[f"{split}_nll"] = statistics.mean(v)
@@ -107,14 +112,25 @@ def nll_rows(runs: list) -> list:
     return rows
 
 
+def training_seconds(result: dict) -> tuple[float, str]:
+    """A result's training seconds and their clock (:mod:`.clocks`): ``(train_cpu_seconds, "cpu")`` where the
+    run counted CPU seconds from its first step, else ``(train_seconds, "wall")``: wall-clock seconds, which
+    on a shared machine also count the time the run waited for a core or was paused."""
+    if result.get("train_cpu_seconds") is not None and result.get("cpu_seconds_from_step") == 0:
+        return result["train_cpu_seconds"], "cpu"
+    return result["train_seconds"], "wall"
+
+
 def curves(result: dict) -> dict:
     """A run's validation curve: steps, bound (L_100 on 1,000 validation images), and the training seconds at
-    each point, read as ``step / steps_done * train_seconds`` (the result records the total training time
-    only; its steps take about equally long), plus the final training objective."""
+    each point (``valid_seconds``, on the clock ``clock`` of :func:`training_seconds`), read as ``step /
+    steps_done * seconds`` (the result records the total training time only; its steps take about equally
+    long), plus the final training objective."""
     c = result["curves"]
-    scale = result["train_seconds"] / result["steps_done"]
+    seconds, clock = training_seconds(result)
+    scale = seconds / result["steps_done"]
     return {"valid_step": list(c["valid_step"]), "valid_bound": list(c["valid_bound"]),
-            "valid_seconds": [s * scale for s in c["valid_step"]],
+            "valid_seconds": [s * scale for s in c["valid_step"]], "clock": clock,
             "final_train_objective": c["train_objective"][-1] if c.get("train_objective") else None}
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from .clocks import Stopwatch
 from .train import _atomic_torch_save
 
 __all__ = ["EvaluationLedger", "LEDGER"]
@@ -54,10 +55,11 @@ class EvaluationLedger:
         self.current: dict | None = None  # {"key", "next", "total"} of the bound under way
         self.generator_state = None  # the evaluation generator's state after what done and current hold
         self.earlier_seconds = 0.0  # evaluation seconds of the processes before this one
+        self.earlier_cpu_seconds = 0.0  # their CPU seconds (None: a ledger written before they were counted)
         self.resumes: list[dict] = []  # where each resumed process took over
         self.discarded = None  # why a ledger on disk was not used, if one was found and not used
         self._restore = False
-        self._t0 = time.perf_counter()
+        self._clock = Stopwatch()
         self._written = time.perf_counter()
         if self.path.exists():
             self._load()
@@ -75,6 +77,7 @@ class EvaluationLedger:
         self.current = state["current"]
         self.generator_state = state["generator_state"]
         self.earlier_seconds = float(state["seconds"])
+        self.earlier_cpu_seconds = None if state.get("cpu_seconds") is None else float(state["cpu_seconds"])
         self.resumes = list(state["resumes"])
         self._restore = self.generator_state is not None
         where = self.current or {"key": "after " + (list(self.done)[-1] if self.done else "nothing"), "next": 0}
@@ -88,7 +91,12 @@ class EvaluationLedger:
 
     def seconds(self) -> float:
         """Evaluation seconds over every process that worked on this evaluation."""
-        return self.earlier_seconds + (time.perf_counter() - self._t0)
+        return self.earlier_seconds + self._clock.peek()[0]
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds (:mod:`.clocks`) over every process that worked on this evaluation; None when an
+        earlier process's were not counted."""
+        return None if self.earlier_cpu_seconds is None else self.earlier_cpu_seconds + self._clock.peek()[1]
 
     def start(self, key: str, generator: torch.Generator) -> tuple[float | None, int, float]:
         """Before bound ``key``: ``(its value, if finished; else None, the next example, the partial sum)``.
@@ -124,6 +132,7 @@ class EvaluationLedger:
     def _write(self, generator: torch.Generator) -> None:
         self.generator_state = generator.get_state()
         state = {"identity": self.identity, "done": self.done, "current": self.current,
-                 "generator_state": self.generator_state, "seconds": self.seconds(), "resumes": self.resumes}
+                 "generator_state": self.generator_state, "seconds": self.seconds(), "cpu_seconds": self.cpu_seconds(),
+                 "resumes": self.resumes}
         _atomic_torch_save(state, self.path)  # the checkpoints' own atomic write
         self._written = time.perf_counter()

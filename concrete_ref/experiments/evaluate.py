@@ -28,12 +28,12 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .cli import evenly_spaced, experiment_process, load_dataset, split_top_bottom
+from .clocks import Stopwatch
 from .config import RunConfig
 from .provenance import provenance, repo_root
 from .results import INTERIM_DIR  # where --interim --publish writes, read by results.load_interim_sweeps
@@ -167,7 +167,7 @@ def _ksweep(args, argv) -> dict:
     check_sweep_slot(out, dict(trainer.config.__dict__), int(x_all.shape[0]), args.seed)  # before the hours
     trainer.eval_compile = args.compile
     log_weights = trainer._eval_log_weights(x_all.shape[0] * max(KS))
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     rows = []
     for start in range(0, x_all.shape[0], args.batch):
         inp, target = trainer._inputs(x_all[start : start + args.batch])
@@ -187,7 +187,7 @@ def _ksweep(args, argv) -> dict:
         "stderr_bound": [float(v) for v in curve.std(1) / np.sqrt(curve.shape[1])],
         "stderr_minus_k100": [float(v) for v in paired.std(1) / np.sqrt(curve.shape[1])],
         "stderr_minus_k1": [float(v) for v in from_elbo.std(1) / np.sqrt(curve.shape[1])],
-        "seconds": round(time.perf_counter() - t0, 1),
+        **_seconds(clock),
         "evaluation_engine": trainer.evaluation_engine(),
         "provenance": provenance(shlex.join(["python", "-m", "concrete_ref.experiments.evaluate",
                                              *(sys.argv[1:] if argv is None else argv)]), device),
@@ -205,13 +205,19 @@ def _ksweep(args, argv) -> dict:
     return result
 
 
+def _seconds(clock: Stopwatch) -> dict:
+    """The wall and CPU seconds (:mod:`.clocks`) of a piece of work, as recorded in a sweep file."""
+    wall, cpu = clock.peek()
+    return {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
+
+
 def full_test_bound(trainer, generator) -> dict:
     """Mean :math:`\\mathcal{L}_{100}` on the whole test set, drawn from the sweep's generator (after the
     sweep), with the seconds it took."""
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     value = trainer.bound("test", INTERIM_FULL_K, generator=generator)
     return {"k": INTERIM_FULL_K, "examples": int(trainer.data["test"].shape[0]), "mean_bound": float(value),
-            "seconds": round(time.perf_counter() - t0, 1)}
+            **_seconds(clock)}
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 from pathlib import Path
 
 import torch
@@ -61,6 +60,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
+from .clocks import Stopwatch
 from .train import NonFiniteError, Trainer, step_loss
 
 __all__ = ["exact_linear", "exact_bernoulli_log_likelihood", "SeedStack", "run_stacked", "STACKABLE_CHANGES"]
@@ -305,7 +305,7 @@ class SeedStack:
 def run_stacked(trainers: list[Trainer], checkpoints: list[Path], progress: bool = True,
                 stop_after: int | None = None) -> SeedStack:
     """Train the stacked trainers to their ``config.steps`` with each run's own curves, validations and
-    checkpoints (the bookkeeping of :meth:`Trainer.run`, shared); wall time is shared out equally."""
+    checkpoints (the bookkeeping of :meth:`Trainer.run`, shared); wall and CPU time are shared out equally."""
     from tqdm import tqdm
 
     stack = SeedStack(trainers)
@@ -315,7 +315,7 @@ def run_stacked(trainers: list[Trainer], checkpoints: list[Path], progress: bool
         t.begin_run()
     bar = tqdm(total=c.steps, initial=first.step, disable=not progress,
                desc=f"{len(trainers)} seeds of {first.config.run_name()}", mininterval=2.0)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     while first.step < c.steps:
         values = stack.step()
         for t, value in zip(trainers, values):
@@ -328,15 +328,15 @@ def run_stacked(trainers: list[Trainer], checkpoints: list[Path], progress: bool
             for t, checkpoint in zip(trainers, checkpoints):
                 t._validate(checkpoint)
         if save:
-            elapsed = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            wall, cpu = clock.lap()
             for t, checkpoint in zip(trainers, checkpoints):
                 t.check_finite()
-                t.train_seconds += elapsed / len(trainers)
+                t.add_train_time(wall / len(trainers), cpu / len(trainers))
                 t.save(checkpoint)
         if stop_after is not None and first.step >= stop_after:
             break
+    wall, cpu = clock.lap()
     for t in trainers:
-        t.train_seconds += (time.perf_counter() - t0) / len(trainers)
+        t.add_train_time(wall / len(trainers), cpu / len(trainers))
     bar.close()
     return stack

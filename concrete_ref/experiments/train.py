@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from . import estimators
 from . import objectives as O
 from .models import DiscreteLatentModel
 from .fast_eval import COMPILE_ROWS, CompiledLogWeights, worth_compiling
+from .clocks import Stopwatch
 from .config import RESUMABLE_CHANGES, RunConfig
 from .provenance import provenance
 
@@ -91,9 +91,13 @@ def step_loss(estimator, split, samples: int, x, uniforms):
 def progress_record(state: dict) -> dict:
     """A run's progress file (``data/results/progress/<run>.json``) from its checkpoint's state
     (:meth:`Trainer.state`): the run so far, its curves, step, best validation, seconds and starts."""
-    return {"run": RunConfig(**state["config"]).run_name(), "config": state["config"], "step": state["step"],
-            "curves": state["curves"], "best": state["best"], "train_seconds": round(state["train_seconds"], 1),
-            "engine": state["engine"], "run_starts": state["starts"]}
+    out = {"run": RunConfig(**state["config"]).run_name(), "config": state["config"], "step": state["step"],
+           "curves": state["curves"], "best": state["best"], "train_seconds": round(state["train_seconds"], 1),
+           "engine": state["engine"], "run_starts": state["starts"]}
+    if state.get("train_cpu_seconds") is not None:  # checkpoints from before CPU seconds were counted lack it
+        out.update(train_cpu_seconds=round(state["train_cpu_seconds"], 1),
+                   cpu_seconds_from_step=state["cpu_seconds_from_step"])
+    return out
 
 
 class Trainer:
@@ -141,7 +145,11 @@ class Trainer:
         self.curves = {"step": [], "train_objective": [], "valid_step": [], "valid_bound": []}
         self.running = None  # the running average of the training objective (checkpointed: exact resume)
         self.best = None  # {"step", "valid_bound"} of the best validation so far (its model: best.pt)
-        self.train_seconds = 0.0
+        self.train_seconds = 0.0  # wall-clock seconds of training (validations and checkpoints included)
+        # CPU seconds of the same work (:mod:`.clocks`), counted from step ``cpu_seconds_from_step``: 0, or the
+        # step of a checkpoint written before CPU seconds were counted, from which this run resumed
+        self.train_cpu_seconds = 0.0
+        self.cpu_seconds_from_step = 0
         self.command = None  # the command line that started the run, for provenance
         self.starts = []  # provenance of the start and of every resume (the code that actually ran)
 
@@ -287,6 +295,8 @@ class Trainer:
             "best": self.best,
             "engine": dict(self.engine),
             "train_seconds": self.train_seconds,
+            "train_cpu_seconds": self.train_cpu_seconds,
+            "cpu_seconds_from_step": self.cpu_seconds_from_step,
             "starts": self.starts,
         }
 
@@ -322,6 +332,10 @@ class Trainer:
             self.eval_gen.set_state(state["eval_gen"])
         self.step, self.order, self.cursor = state["step"], state["order"], state["cursor"]
         self.curves, self.train_seconds = state["curves"], state["train_seconds"]
+        if state.get("train_cpu_seconds") is None:  # written before CPU seconds were counted: count from here
+            self.train_cpu_seconds, self.cpu_seconds_from_step = 0.0, state["step"]
+        else:
+            self.train_cpu_seconds, self.cpu_seconds_from_step = state["train_cpu_seconds"], state["cpu_seconds_from_step"]
         self.running, self.best = state.get("running"), state.get("best")
         self.starts = state.get("starts", []) + self.starts
         saved_engine = state.get("engine") or {}
@@ -360,7 +374,8 @@ class Trainer:
     def begin_run(self) -> None:
         """Record the start (or resume) of training: the code and engine that run from this step on."""
         self.starts.append({**provenance(self.command, self.device), "step": self.step, "engine": dict(self.engine),
-                            "train_seconds": round(self.train_seconds, 1)})  # the pace since: claims.progress_rows
+                            "train_seconds": round(self.train_seconds, 1),  # the pace since: claims.progress_rows
+                            "train_cpu_seconds": round(self.train_cpu_seconds, 1)})
 
     def record(self, value: float) -> None:
         """After a step: the running average of the training objective (rate 0.02) and, at every
@@ -386,7 +401,7 @@ class Trainer:
         c = self.config
         self.begin_run()
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc=c.run_name(), mininterval=2.0)
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         while self.step < c.steps:
             self.record(self.train_step())
             if self.step % 50 == 0:
@@ -397,13 +412,17 @@ class Trainer:
                 self._validate(checkpoint)
             if save:
                 self.check_finite()
-                self.train_seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
+                self.add_train_time(*clock.lap())
                 self.save(checkpoint)
             if stop_after is not None and self.step >= stop_after:
                 break
-        self.train_seconds += time.perf_counter() - t0
+        self.add_train_time(*clock.lap())
         bar.close()
+
+    def add_train_time(self, wall: float, cpu: float) -> None:
+        """Count ``wall`` and ``cpu`` seconds (:class:`.clocks.Stopwatch`) as training time."""
+        self.train_seconds += wall
+        self.train_cpu_seconds += cpu
 
     def evaluate(self, model: str = "last") -> dict:
         """Test and train bounds of the current model on the discrete graph (and relaxed, if configured).
@@ -442,7 +461,7 @@ class Trainer:
         estimators the best validation checkpoint (``best.pt`` beside ``checkpoint``) is evaluated as well,
         as ``metrics_best``, when it is not the last step."""
         c = self.config
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         metrics = self.evaluate("last")
         out_best = None
         best_file = checkpoint.with_name("best.pt") if checkpoint is not None else None
@@ -454,7 +473,10 @@ class Trainer:
             out_best = {"step": best["step"], "valid_bound": self.best["valid_bound"], **self.evaluate("best")}
             self.model.load_state_dict(last)
         # a resumed evaluation: the seconds of every process that worked on it
-        eval_seconds = self.ledger.seconds() if self.ledger is not None else time.perf_counter() - t0
+        if self.ledger is not None:
+            eval_seconds, eval_cpu = self.ledger.seconds(), self.ledger.cpu_seconds()
+        else:
+            eval_seconds, eval_cpu = clock.peek()
         out = {
             "config": dataclasses.asdict(c),
             "metrics": metrics,
@@ -462,6 +484,10 @@ class Trainer:
             "steps_done": self.step,
             "train_seconds": round(self.train_seconds, 1),
             "eval_seconds": round(eval_seconds, 1),
+            # CPU seconds (:mod:`.clocks`): training from step cpu_seconds_from_step on; None: not counted
+            "train_cpu_seconds": round(self.train_cpu_seconds, 1),
+            "cpu_seconds_from_step": self.cpu_seconds_from_step,
+            "eval_cpu_seconds": None if eval_cpu is None else round(eval_cpu, 1),
             "examples": {k: int(v.shape[0]) for k, v in self.data.items()},
             "engine": {**self.engine, "evaluation": self.evaluation_engine()},
             "provenance": provenance(self.command, self.device),  # at evaluation time
