@@ -49,6 +49,28 @@ def test_rows_and_page_from_synthetic_results(tmp_path):
     assert "## Structured prediction\n\nNo result committed yet." in text
     assert f"**`ksweep_{name}.json`**" in text and "```bash\npython -m sweep\n```" in text
     assert "not a preset cell" not in text
+    assert r["cpu"] is None and "· CPU time" not in text  # the template predates CPU seconds: wall time only
+
+
+def test_the_page_gives_cpu_time_where_a_file_holds_all_of_it(tmp_path):
+    """CPU time (training from step 0 and the whole evaluation) beside the wall time; a run that counted CPU
+    seconds only from a resume, or a sweep without them, shows wall time alone."""
+    run = _template(f"{RUN}.json")
+    run.update(train_seconds=3000.0, eval_seconds=600.0, train_cpu_seconds=1500.0, cpu_seconds_from_step=0,
+               eval_cpu_seconds=300.0)
+    (tmp_path / f"{RUN}.json").write_text(json.dumps(run))
+    later = {**run, "config": {**run["config"], "seed": 1}, "cpu_seconds_from_step": 10_000}
+    (tmp_path / f"{RUN.replace('_s0', '_s1')}.json").write_text(json.dumps(later))
+    sweep = _template(f"ksweep_{RUN}.json")
+    sweep.update(seconds=90.0, cpu_seconds=60.0)
+    (tmp_path / f"ksweep_{RUN}.json").write_text(json.dumps(sweep))
+    rows = {r["file"]: r for r in reproduce.result_rows(tmp_path)}
+    assert rows[f"{RUN}.json"]["cpu"] == "30 min" and rows[f"{RUN}.json"]["wall"] == "60 min"
+    assert rows[f"{RUN.replace('_s0', '_s1')}.json"]["cpu"] is None
+    assert rows[f"ksweep_{RUN}.json"]["cpu"] == "1 min"
+    text = reproduce.page_text(tmp_path)
+    assert "wall time 60 min · CPU time 30 min\n\n```bash" in text
+    assert "wall time 2 min · CPU time 1 min" in text  # the sweep: 90 and 60 s
 
 
 def test_long_commands_wrap_before_flags_and_stay_one_command():
