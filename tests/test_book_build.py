@@ -26,15 +26,19 @@ def _browser_check_module():
     return module
 
 
+def _build_book(out: Path, *options: str) -> Path:
+    """``jupyter-book build`` of the committed book into ``out`` with warnings as errors; its ``_build``."""
+    command = [str(JUPYTER_BOOK), "build", str(ROOT), "--path-output", str(out), *options, "-W", "--keep-going"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(command[1:])} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return out / "_build"
+
+
 @pytest.fixture(scope="module")
 def built_html(tmp_path_factory) -> Path:
     if not JUPYTER_BOOK.exists():
         pytest.skip(f"jupyter-book is not installed beside {sys.executable}")
-    out = tmp_path_factory.mktemp("book")
-    proc = subprocess.run([str(JUPYTER_BOOK), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"jupyter-book build -W failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    html = out / "_build" / "html"
+    html = _build_book(tmp_path_factory.mktemp("book")) / "html"
     assert (html / "index.html").exists()
     return html
 
@@ -130,11 +134,7 @@ def built_latex(tmp_path_factory) -> Path:
     """The PDF's LaTeX source (Sphinx's ``latex`` builder: no TeX installation needed, about 15 s)."""
     if not JUPYTER_BOOK.exists():
         pytest.skip(f"jupyter-book is not installed beside {sys.executable}")
-    out = tmp_path_factory.mktemp("latex")
-    proc = subprocess.run([str(JUPYTER_BOOK), "build", str(ROOT), "--path-output", str(out), "--builder", "latex",
-                           "-W", "--keep-going"], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"jupyter-book build --builder latex -W failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    tex = out / "_build" / "latex" / "concrete_book.tex"
+    tex = _build_book(tmp_path_factory.mktemp("latex"), "--builder", "latex") / "latex" / "concrete_book.tex"
     assert tex.exists()
     return tex
 
@@ -148,7 +148,7 @@ def test_every_pdf_cross_reference_has_its_label(built_latex):
     """Every ``\\hyperref[...]`` and ``\\ref{...}`` of the PDF's source names a ``\\label`` that exists, so the
     PDF prints no "??" and has no dead link. book/_ext/exercise_latex_refs.py: sphinx-exercise labels an
     exercise ``exercise:<label>`` but left references from another page (the notation page cites seven
-    exercises of five chapters) pointing at ``<docname>:<label>``, which LaTeX counted as 18 unresolved
+    exercises of four chapters) pointing at ``<docname>:<label>``, which LaTeX counted as 18 unresolved
     references."""
     text = built_latex.read_text(encoding="utf-8")
     labels = {_latex_name(m) for m in re.findall(r"\\label\{((?:\\detokenize\{[^}]*\})|[^}]*)\}", text)}
