@@ -2,7 +2,9 @@
 installed) every page renders in a real browser with no broken link, image, math block or console error.
 
 The book is built once per test session into a temporary folder (the stored notebook outputs are used;
-nothing is re-executed), so these tests check the committed state, not a stale ``_build/``.
+nothing is re-executed), so these tests check the committed state, not a stale ``_build/``. The PDF's
+LaTeX source is built the same way (no TeX needed) and checked for dead references and unbreakable
+long tables.
 """
 
 from __future__ import annotations
@@ -157,3 +159,53 @@ def test_every_pdf_cross_reference_has_its_label(built_latex):
     assert any(t.startswith("exercise:") for t in targets), "no exercise reference found: the check reads nothing"
     missing = sorted(targets - labels)
     assert not missing, f"{len(missing)} cross-reference(s) without a label: {missing[:20]}"
+
+
+def _latex_tables(text: str) -> list[tuple[str, str, str]]:
+    """(environment, column spec, body) of every table of the LaTeX source."""
+    pattern = r"\\begin\{(longtable|tabulary)\}(?:\{\\linewidth\}\[t\])?(\{(?:[^{}]|\{[^{}]*\})*\})(.*?)\\end\{\1\}"
+    return re.findall(pattern, text, re.S)
+
+
+def test_a_table_taller_than_a_page_breaks_across_pages(built_latex):
+    """book/_ext/latex_long_tables.py: a table of more than 4,000 characters is a ``longtable`` (which
+    breaks across pages) with columns as wide as their contents; in ``tabulary`` (one unbreakable box) the
+    notation page's "Symbols with two roles" ran past the foot of the page and lost its last rows.
+    Shorter tables stay in ``tabulary``."""
+    tables = _latex_tables(built_latex.read_text(encoding="utf-8"))
+    assert len(tables) > 50, f"found {len(tables)} tables: the pattern reads nothing"
+    roles = [t for t in tables if "how to tell them apart" in t[2]]
+    assert len(roles) == 1
+    kind, spec, body = roles[0]
+    assert kind == "longtable", "the 23-row table of symbols with two roles is one unbreakable box"
+    widths = [int(w) for w in re.findall(r"\\X\{(\d+)\}\{\d+\}", spec)]
+    assert len(widths) == 4 and min(widths) >= 8 and widths[0] == min(widths), spec
+    assert "the local use is defined in §3.8 only" in body  # its last row (m) is in the table
+    assert sum(kind == "tabulary" for kind, _, _ in tables) > 50  # the others keep tabulary's balancing
+
+
+def test_long_table_helpers_measure_columns_and_refuse_bad_input():
+    spec = importlib.util.spec_from_file_location("latex_long_tables", ROOT / "book" / "_ext" / "latex_long_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from docutils import nodes
+
+    def table(rows):
+        group = nodes.tgroup(cols=len(rows[0]))
+        group += [nodes.colspec(colwidth=1) for _ in rows[0]]
+        body = nodes.tbody()
+        for cells in rows:
+            body += nodes.row("", *[nodes.entry("", nodes.paragraph(text=c)) for c in cells])
+        group += body
+        return nodes.table("", group)
+
+    short = table([["x", "a" * 90], ["y", "b" * 90]])  # 2 + 180 characters
+    assert module.column_percents(short, min_percent=10) == [10 + round(80 * 2 / 182), 10 + round(80 * 180 / 182)]
+    assert module.is_long(short, limit=100) and not module.is_long(short)
+    merged = table([["x", "y"]])
+    next(merged.findall(nodes.entry))["morecols"] = 1
+    assert module.column_percents(merged) is None  # merged cells: Sphinx's own spec
+    with pytest.raises(ValueError, match="min_percent"):
+        module.column_percents(short, min_percent=101)
+    with pytest.raises(ValueError, match="limit"):
+        module.is_long(short, limit=-1)
