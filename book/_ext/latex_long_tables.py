@@ -9,7 +9,9 @@ tables in the text font, 53 pt in \\footnotesize); the HTML was right.
 This post-transform, for the LaTeX builder only, marks a table as ``longtable`` (Sphinx's class for a
 table that breaks across pages, its header repeated) when its text is longer than
 :data:`LONG_TABLE_CHARACTERS`. Shorter tables keep ``tabulary``, which balances the column widths by
-their contents (a longtable takes the source's column widths, equal for a Markdown table).
+their contents. Sphinx's longtable takes the source's column widths, and a Markdown table gives none (its
+columns become ``l`` columns that never wrap), so the transform gives the columns widths in proportion
+to their contents, or equal widths for a table with merged cells.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from sphinx.transforms.post_transforms import SphinxPostTransform
 LONG_TABLE_CHARACTERS = 4000
 
 
+def _text_length(node: nodes.Node) -> int:
+    """Characters of ``node``'s text, a run of whitespace counting once."""
+    return len(" ".join(node.astext().split()))
+
+
 def is_long(table: nodes.table, limit: int = LONG_TABLE_CHARACTERS) -> bool:
     """Whether ``table`` has more than ``limit`` characters of text (whitespace runs count once)."""
     if limit < 0:
         raise ValueError(f"limit must be >= 0 characters; got {limit}")
-    return len(" ".join(table.astext().split())) > limit
+    return _text_length(table) > limit
 
 
 #: the narrowest column of a longtable, in percent of the text width
@@ -37,7 +44,8 @@ MIN_COLUMN_PERCENT = 8
 
 def column_percents(table: nodes.table, min_percent: int = MIN_COLUMN_PERCENT) -> list[int] | None:
     """Column widths in percent, in proportion to each column's characters (as tabulary shares the width),
-    none below ``min_percent``; None for a table with merged cells or more than one column group."""
+    none below ``min_percent``; None for a table with merged cells, more than one column group, or more
+    columns than ``min_percent`` allows."""
     if not 0 <= min_percent <= 100:
         raise ValueError(f"min_percent must be in [0, 100]; got {min_percent}")
     groups = list(table.findall(nodes.tgroup))
@@ -52,7 +60,7 @@ def column_percents(table: nodes.table, min_percent: int = MIN_COLUMN_PERCENT) -
         if len(entries) != columns or any(e.get("morecols") or e.get("morerows") for e in entries):
             return None
         for i, entry in enumerate(entries):
-            lengths[i] += len(" ".join(entry.astext().split()))
+            lengths[i] += _text_length(entry)
     total = sum(lengths) or 1
     spare = 100 - columns * min_percent
     return [min_percent + round(spare * length / total) for length in lengths]
@@ -69,11 +77,10 @@ class LongTablesInLatex(SphinxPostTransform):
             if not is_long(table) or "longtable" in table["classes"]:
                 continue
             table["classes"].append("longtable")
-            percents = column_percents(table)
-            if percents is None:  # Sphinx's own longtable column spec
-                continue
             # Sphinx's longtable without given widths has l columns, which never wrap (1,502 pt wide here)
-            for colspec, percent in zip(table.findall(nodes.colspec), percents):
+            colspecs = list(table.findall(nodes.colspec))
+            percents = column_percents(table) or [1] * len(colspecs)  # equal widths for merged cells
+            for colspec, percent in zip(colspecs, percents):
                 colspec["colwidth"] = percent
             table["classes"].append("colwidths-given")
 
