@@ -12,6 +12,11 @@ table that breaks across pages, its header repeated) when its text is longer tha
 their contents. Sphinx's longtable takes the source's column widths, and a Markdown table gives none (its
 columns become ``l`` columns that never wrap), so the transform gives the columns widths in proportion
 to their contents, or equal widths for a table with merged cells.
+
+Where a longtable breaks, Sphinx's template heads the next page "Table <number> -- continued from previous
+page". A table without a caption has no number (LaTeX printed the number of the last captioned table, or
+"Table 0"), so for a table without a caption the transform sets that line as "continued from previous page"
+(:data:`UNNUMBERED_CONTINUATION`, LaTeX kept local to the table by a group).
 """
 
 from __future__ import annotations
@@ -66,6 +71,26 @@ def column_percents(table: nodes.table, min_percent: int = MIN_COLUMN_PERCENT) -
     return [min_percent + round(spare * length / total) for length in lengths]
 
 
+#: LaTeX around a longtable without a caption. Sphinx's template heads a continued page with
+#: ``\tablename\ \thetable{} \textendash{} continued from previous page``; inside the group, ``\tablename``
+#: swallows everything up to the en dash and the ``{}`` after it, which leaves "continued from previous page".
+#: (Were the template to lose its en dash, xelatex would stop with a runaway argument: a failed
+#: ``make pdf``, never a wrong line.)
+UNNUMBERED_CONTINUATION = (
+    "\\begingroup\\def\\tablename#1\\textendash#2{\\ignorespaces}%\n",
+    "\\endgroup\n",
+)
+
+
+def _without_number(table: nodes.table) -> None:
+    """Wrap ``table`` (captionless) in :data:`UNNUMBERED_CONTINUATION`'s group, as raw LaTeX around it."""
+    before, after = (nodes.raw("", text, format="latex") for text in UNNUMBERED_CONTINUATION)
+    parent = table.parent
+    index = parent.index(table)
+    parent.insert(index + 1, after)
+    parent.insert(index, before)
+
+
 class LongTablesInLatex(SphinxPostTransform):
     """Set every long table as a ``longtable``, its columns as wide as their contents, for LaTeX only."""
 
@@ -73,7 +98,7 @@ class LongTablesInLatex(SphinxPostTransform):
     default_priority = 200
 
     def run(self, **kwargs) -> None:
-        for table in self.document.findall(nodes.table):
+        for table in list(self.document.findall(nodes.table)):  # the loop adds nodes beside tables
             if not is_long(table) or "longtable" in table["classes"]:
                 continue
             table["classes"].append("longtable")
@@ -83,6 +108,8 @@ class LongTablesInLatex(SphinxPostTransform):
             for colspec, percent in zip(colspecs, percents):
                 colspec["colwidth"] = percent
             table["classes"].append("colwidths-given")
+            if not any(isinstance(child, nodes.title) for child in table.children):
+                _without_number(table)
 
 
 def setup(app):
