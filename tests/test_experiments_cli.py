@@ -232,6 +232,61 @@ def test_an_unfinished_run_is_swept_only_as_interim_under_its_step(tmp_path, mon
         results.load_interim_sweeps(tmp_path / "data" / "results")
 
 
+def test_an_interim_sweep_of_the_best_model_is_the_sweep_of_its_step(tmp_path, monkeypatch, capsys):
+    """--interim --model best sweeps best.pt, the model early stopping reports, where it lies behind the
+    checkpoint: filed under its own step, with the same numbers, to the bit, as an interim sweep of the
+    run's checkpoint at that step; a second call keeps the file; --model best needs --interim and a best.pt."""
+    import shutil
+
+    import torch
+
+    from concrete_ref.experiments import evaluate, results
+
+    args = ["--dataset", "synthetic", "--model", "20H-784V", "--estimator", "nvil", "--preset", "smoke",
+            "--steps", "80", "--no-progress"]  # 80 steps: unfinished at 40
+    cfg, _ = density.config_from_args(density.build_parser().parse_args(args))
+    name = cfg.run_name()
+    data = density.load_dataset("synthetic")
+    trainer = density.Trainer(cfg, data, np.asarray(data["train"], float).mean(0))
+    ckpt = tmp_path / "runs" / name / "checkpoint.pt"
+    trainer.run(ckpt, progress=False, stop_after=25)  # checkpoint and validation at step 20
+    at20 = tmp_path / "runs20" / name
+    shutil.copytree(ckpt.parent, at20)
+    trainer.run(ckpt, progress=False, stop_after=45)  # checkpoint at step 40
+    # the state where the best validation lies behind the checkpoint (the validation at 40 was worse)
+    state, early = torch.load(ckpt, weights_only=False), torch.load(at20 / "checkpoint.pt", weights_only=False)
+    state["best"] = early["best"]
+    torch.save(state, ckpt)
+    torch.save({"step": 20, "model": early["model"], "baseline": None}, ckpt.with_name("best.pt"))
+
+    monkeypatch.setattr(evaluate, "repo_root", lambda: tmp_path)
+    sweep = ["ksweep", "--run", name, "--examples", "8", "--batch", "4"]
+    with pytest.raises(SystemExit) as usage:
+        evaluate.main(sweep + ["--model", "best"])
+    assert usage.value.code == 2 and "only with --interim" in capsys.readouterr().err
+    best = evaluate.main(sweep + ["--interim", "--model", "best", "--publish"])
+    out = tmp_path / "data" / "results" / "interim" / f"ksweep_{name}_step20.json"
+    saved = json.loads(out.read_text())
+    assert saved["step"] == 20 and saved["best_of"] == {"checkpoint_step": 40, "valid_bound": early["best"]["valid_bound"]}
+    (read,) = results.load_interim_sweeps(tmp_path / "data" / "results")  # a valid interim file of step 20
+    assert read["mean_bound"] == best["mean_bound"]
+    # the run's checkpoint at step 20, swept as last: the same numbers
+    shutil.move(str(ckpt.parent), str(tmp_path / "runs40"))
+    shutil.copytree(at20, ckpt.parent)
+    last = evaluate.main(sweep + ["--interim", "--results-dir", str(tmp_path / "scratch")])
+    assert last["step"] == 20 and "best_of" not in last
+    assert last["mean_bound"] == best["mean_bound"] and last["full_test"]["mean_bound"] == best["full_test"]["mean_bound"]
+    # again: the filed sweep stands, no evaluation is run
+    shutil.rmtree(ckpt.parent)
+    shutil.move(str(tmp_path / "runs40"), str(ckpt.parent))
+    monkeypatch.setattr(evaluate, "full_test_bound", lambda *a: pytest.fail("evaluated again"))
+    assert evaluate.main(sweep + ["--interim", "--model", "best", "--publish"])["mean_bound"] == best["mean_bound"]
+    assert "is swept already" in capsys.readouterr().out
+    ckpt.with_name("best.pt").unlink()
+    with pytest.raises(SystemExit, match="no best validation model at .*best.pt"):
+        evaluate.main(sweep + ["--interim", "--model", "best"])
+
+
 def test_a_finished_run_is_not_swept_as_interim(tmp_path, monkeypatch):
     from concrete_ref.experiments import evaluate
 

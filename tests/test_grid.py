@@ -217,6 +217,8 @@ def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkey
         train = cmds[0]
         assert ("--resume" in train) == (name in held)  # a paused run is resumed, a new one started
         assert ("--stop-at" in train) == ("--interim" in cmds[-1])  # a paused run is swept as interim
+        best = "concrete_ref.experiments.evaluate" in cmds[-1] and "best" in cmds[-1]  # --model best
+        assert best == ("--stop-at" in train and "nvil" in train)
         if "--stop-at" in train:
             held[name] = int(train[train.index("--stop-at") + 1])
         else:
@@ -239,7 +241,9 @@ def test_slices_train_every_cell_in_turns_then_finish_and_sweep(tmp_path, monkey
     by_round = [[s for _, s, _ in rounds[:7]]] + [[s for _, s, _ in rounds[i:i + 8]] for i in (7, 15, 23)]
     assert by_round == [[q] * 7, [2 * q] * 8, [3 * q] * 8, [steps] * 8]
     assert first not in [n for n, _, _ in rounds[:7]]
-    assert all(n == 2 for _, s, n in rounds)  # each job: training, then its final or (paused) interim sweep
+    # each job: training, then its final or (paused) interim sweep; a paused NVIL run (early-stopped) is
+    # swept at its best validation model too
+    assert all(n == (3 if "_nvil_" in name and s < steps else 2) for name, s, n in rounds)
     assert all(held[n] == steps for n in held) and len(held) == 8
     out = capsys.readouterr().out
     assert f"(to step {2 * q:,} this round)" in out

@@ -483,7 +483,9 @@ def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
     is the k part's (the full-test bound's own Monte Carlo error, over 10,000 images, is far smaller).
     Returns the run, model, estimator, m, ``step`` of ``steps``, ``full_test_nll``, ``k_part``,
     ``k_part_se`` (``None`` for a sweep without paired errors), ``estimate``, the paper's final test NLL
-    of the cell (``paper``; ``None`` outside Table 1) and ``difference`` = estimate - paper."""
+    of the cell (``paper``; ``None`` outside Table 1), ``difference`` = estimate - paper, and
+    ``best_of``: for a sweep of the best validation model so far (``--model best``) the step of the
+    checkpoint it was the best of, else ``None``."""
     full = sweep["full_test"]
     part = k_part(sweep, int(full["k"]))["value"]
     ks = list(sweep["ks"])
@@ -497,7 +499,8 @@ def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
             "step": sweep["step"], "steps": c["steps"], "examples": sweep["examples"],
             "full_k": int(full["k"]), "full_examples": int(full["examples"]), "full_test_nll": -full["mean_bound"],
             "k_part": part, "k_part_se": se, "estimate": estimate, "paper": paper,
-            "difference": None if paper is None else estimate - paper}
+            "difference": None if paper is None else estimate - paper,
+            "best_of": (sweep.get("best_of") or {}).get("checkpoint_step")}
 
 
 def posterior_gap(sweep: dict) -> dict:

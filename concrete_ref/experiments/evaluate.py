@@ -17,7 +17,12 @@ concrete_ref.experiments.snapshots restore --run <run name>``) at the step its c
 is ``ksweep_<run name>_step<N>.json``, in ``data/results/interim/`` with ``--publish``, and it adds
 :math:`\\mathcal{L}_{100}` on the full test set, so that the run's :math:`\\mathcal{L}_{50{,}000}` on the
 full test set so far can be estimated as that plus the sweep's :math:`\\mathcal{L}_{50{,}000} -
-\\mathcal{L}_{100}` (:func:`.claims.interim_estimate`).  Every sweep also records the paired standard error
+\\mathcal{L}_{100}` (:func:`.claims.interim_estimate`).  ``--interim --model best`` sweeps instead the best
+validation model so far (``best.pt`` beside the checkpoint): the model early stopping would report, which
+for the score-function estimators (which the paper early-stopped) can lie far behind the checkpoint.
+Its parameters are the run's at the step it was kept, so its file is that step's,
+``ksweep_<run name>_step<best step>.json``, and a sweep already filed there is kept (``best.pt`` at a step
+never changes).  Every sweep also records the paired standard error
 of :math:`\\mathcal{L}_k - \\mathcal{L}_{100}` over its images (``stderr_minus_k100``), and that of
 :math:`\\mathcal{L}_k - \\mathcal{L}_1` (``stderr_minus_k1``, the error of :func:`.claims.posterior_gap`).
 """
@@ -43,6 +48,8 @@ from .results import INTERIM_DIR  # where --interim --publish writes, read by re
 KS = (1, 10, 100, 1000, 5000, 10_000, 50_000)
 #: the k of the in-loop validation curves of the long runs, and of an interim sweep's full-test bound
 INTERIM_FULL_K = 100
+#: ``--model``: the model an interim sweep evaluates (``best``: the best validation model so far, ``best.pt``)
+MODELS = ("last", "best")
 
 
 def load_trainer(run: str, device: str = "cpu"):
@@ -81,6 +88,9 @@ def main(argv=None) -> dict:
     p.add_argument("--interim", action="store_true",
                    help="sweep an unfinished run at its checkpoint's step (ksweep_<run>_step<N>.json, in "
                         "data/results/interim/ with --publish), adding L_100 on the full test set")
+    p.add_argument("--model", default="last", choices=MODELS,
+                   help="with --interim: the checkpoint's model (last) or the best validation model so far "
+                        "(best.pt, the model early stopping reports), swept at the step it was kept")
     args = p.parse_args(argv)
     validate(p, args)
     with experiment_process():
@@ -104,6 +114,9 @@ def validate(parser, args) -> None:
     if args.threads is not None and not 1 <= args.threads <= cpus:
         parser.error(f"argument --threads: must be an integer from 1 to {cpus} (the CPUs of this machine); "
                      f"got {args.threads}")
+    if args.model != "last" and not args.interim:
+        parser.error("argument --model: only with --interim (a final sweep is of the run's final model; the "
+                     "finished run's result file holds the best validation model's bounds)")
     if args.publish and args.results_dir is not None:
         parser.error("argument --results-dir: not allowed with --publish (--publish writes into data/results)")
     if args.results_dir is not None and args.results_dir.exists() and not args.results_dir.is_dir():
@@ -162,9 +175,15 @@ def _ksweep(args, argv) -> dict:
     trainer = load_trainer(args.run, device)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     check_finished(args, trainer.step, trainer.config.steps)
+    step, best_of = trainer.step, None
+    if args.model == "best":
+        step, best_of = load_best_model(trainer, args.run, device)
     x_all = evenly_spaced(trainer.data["test"], args.examples)  # the test file is ordered by class
-    out = sweep_file(args, trainer.step)
+    out = sweep_file(args, step)
     check_sweep_slot(out, dict(trainer.config.__dict__), int(x_all.shape[0]), args.seed)  # before the hours
+    if best_of is not None and out.exists():  # the model of a step never changes: its sweep stands
+        print(f"{out.name}: the best validation model (step {step:,}) is swept already")
+        return json.loads(out.read_text())
     trainer.eval_compile = args.compile
     log_weights = trainer._eval_log_weights(x_all.shape[0] * max(KS))
     clock = Stopwatch()
@@ -193,8 +212,10 @@ def _ksweep(args, argv) -> dict:
                                              *(sys.argv[1:] if argv is None else argv)]), device),
     }
     if args.interim:
-        result["step"] = int(trainer.step)
+        result["step"] = int(step)
         result["full_test"] = full_test_bound(trainer, gen)
+    if best_of is not None:
+        result["best_of"] = best_of
     check_sweep_slot(out, result["config"], result["examples"], args.seed)
     atomic_write_json(out, result)
     for k, v in zip(KS, result["mean_bound"]):
@@ -203,6 +224,25 @@ def _ksweep(args, argv) -> dict:
         print(f"step {result['step']:,}: mean L_{INTERIM_FULL_K} on the {result['full_test']['examples']:,} test "
               f"images = {result['full_test']['mean_bound']:.3f}")
     return result
+
+
+def load_best_model(trainer, run: str, device: str = "cpu") -> tuple[int, dict]:
+    """Put the run's best validation model (``runs/<run>/best.pt``) into ``trainer``'s model; returns its step
+    and what it was the best of (the checkpoint's step and the validation bound that chose it)."""
+    import torch
+
+    path = repo_root() / "runs" / run / "best.pt"
+    if not path.exists():
+        raise SystemExit(f"--run {run}: there is no best validation model at {path} (a run keeps one from its "
+                         "first validation on)")
+    best = torch.load(path, weights_only=False, map_location=device)
+    if not isinstance(best, dict) or not {"step", "model"} <= set(best):
+        raise SystemExit(f"{path} is not a best validation model (it needs 'step' and 'model')")
+    if trainer.best is None or trainer.best["step"] != best["step"] or best["step"] > trainer.step:
+        raise SystemExit(f"{path} holds step {best['step']:,}, but the checkpoint's best validation is "
+                         f"{trainer.best}: they are not of one run")
+    trainer.model.load_state_dict(best["model"])
+    return int(best["step"]), {"checkpoint_step": int(trainer.step), "valid_bound": float(trainer.best["valid_bound"])}
 
 
 def _seconds(clock: Stopwatch) -> dict:

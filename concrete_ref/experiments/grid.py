@@ -111,6 +111,15 @@ def ksweep_command(name: str) -> list[str]:
             "--examples", str(KSWEEP_EXAMPLES), "--threads", "1", "--publish"]
 
 
+def early_stopped(cell: dict) -> bool:
+    """Whether the cell's estimator is early-stopped (its best validation model is evaluated as well): the
+    estimators on the discrete graph, as :attr:`.train.Trainer.early_stopping` says."""
+    from . import estimators
+
+    args = cell["args"]
+    return estimators.get(args[args.index("--estimator") + 1]).graph == "discrete"
+
+
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:
     """One cell's command line: single-threaded, its result published into data/results/."""
     return [sys.executable, "-m", f"concrete_ref.experiments.{cell['task']}", *cell["args"],
@@ -250,6 +259,8 @@ def plan(args, root: Path) -> tuple[list, bool]:
             sliced = True
             if sweep:
                 cmds.append(ksweep_command(name) + ["--interim"])
+                if early_stopped(cell):  # and the model early stopping would report, where it lies behind
+                    cmds.append(ksweep_command(name) + ["--interim", "--model", "best"])
             trained.append((len(todo), f"{'resume' if resumable else 'todo':8} {name} (to step {stop:,} this round)",
                             name, at, stop))
             todo.append((name, cmds))
