@@ -112,12 +112,11 @@ def ksweep_command(name: str) -> list[str]:
 
 
 def early_stopped(cell: dict) -> bool:
-    """Whether the cell's estimator is early-stopped (its best validation model is evaluated as well): the
-    estimators on the discrete graph, as :attr:`.train.Trainer.early_stopping` says."""
+    """Whether the cell's estimator is early-stopped (:meth:`.estimators.Estimator.early_stopped`)."""
     from . import estimators
 
     args = cell["args"]
-    return estimators.get(args[args.index("--estimator") + 1]).graph == "discrete"
+    return estimators.get(args[args.index("--estimator") + 1]).early_stopped()
 
 
 def command(cell: dict, preset: str, seed: int, extra=()) -> list[str]:

@@ -454,7 +454,7 @@ class Trainer:
     def early_stopping(self) -> bool:
         """Whether the best validation checkpoint is evaluated too: for the estimators on the discrete graph
         (score-function estimators, which the paper early-stopped as "much more prone to overfitting")."""
-        return self.estimator.graph == "discrete"
+        return self.estimator.early_stopped()
 
     def results(self, checkpoint: Path | None = None) -> dict:
         """Final evaluation on the discrete graph (train and test), with provenance. For the score-function

@@ -56,6 +56,13 @@ class Estimator:
         self.model = model
         self.config = config
 
+    @classmethod
+    def early_stopped(cls) -> bool:
+        """Whether its runs are early-stopped (their best validation model evaluated as well): the estimators
+        on the discrete graph, the score-function ones the paper early-stopped as "much more prone to
+        overfitting"."""
+        return cls.graph == "discrete"
+
     # ------------------------------------------------------------------ what subclasses provide
     def modules(self) -> dict[str, nn.Module]:
         """Trainable parts of the estimator itself, by name (checkpointed under these names)."""
