@@ -208,7 +208,7 @@ def test_seed_rows_and_markdown(seeded):
     # book5k Concrete runs in 2 of the 12 rows (10 "not run"), the paper preset in 1 (11 "not run yet")
     assert md.count("not run yet") == 11 and md.count("not run") == 10 + 11
     # an unfinished paper run of a cell (its progress file) is "in progress", not "not run yet"
-    running = {"config": {"model": "200H-784V", "samples": 1, "estimator": "nvil", "preset": "paper"}, "step": 940000}
+    running = {"config": _config("200H-784V", 1, "nvil", preset="paper"), "step": 940000}
     nvil = C.seed_markdown_table(rows, "vimco", "book5k", progress=[running])
     line = next(l for l in nvil.splitlines() if l.startswith("| 200H-784V | 1 |"))
     assert "in progress (step 940,000)" in line and nvil.count("not run yet") == 11
@@ -289,6 +289,42 @@ def test_a_bad_progress_file_names_itself(tmp_path, break_it, what):
     with pytest.raises(R.ResultFileError) as err:
         R.load_progress(tmp_path)
     assert name in str(err.value) and what in str(err.value)
+
+
+def test_a_variant_run_is_set_beside_its_preset_cell_at_equal_steps_and_is_never_the_cell(tmp_path):
+    cell = _config("200H~784V", 1, "nvil", preset="paper")
+    variant = {**cell, "weight_decay": 0.01}
+    assert identity.run_name(variant) != identity.run_name(cell)
+    assert C.reference_run_name(variant) == identity.run_name(cell)
+    # the cell: best 101.6 at 600k, then overfits; the variant: behind it at first, better later
+    ref = _progress(cell, steps=(200_000, 400_000, 600_000, 800_000), bounds=(-105.0, -102.4, -101.6, -101.7))
+    var = _progress(variant, steps=(200_000, 400_000, 600_000), bounds=(-106.0, -102.0, -100.9))
+    (tmp_path / "progress").mkdir()
+    for p in (ref, var):
+        (tmp_path / "progress" / f"{p['run']}.json").write_text(json.dumps(p))
+    got = R.load_progress(tmp_path)
+    assert len(got) == 2
+    (row,) = C.variant_rows(got)
+    assert row["run"] == var["run"] and row["reference"] == ref["run"]
+    assert row["overrides"] == {"weight_decay": 0.01} and row["common_step"] == 600_000
+    assert row["valid_nll"] == pytest.approx(100.9) and row["reference_valid_nll"] == pytest.approx(101.6)
+    assert row["difference"] == pytest.approx(-0.7)
+    # best up to the common step (the reference's later 101.7 does not count)
+    assert (row["best_nll"], row["best_step"]) == (pytest.approx(100.9), 600_000)
+    assert (row["reference_best_nll"], row["reference_best_step"]) == (pytest.approx(101.6), 600_000)
+    assert row["best_difference"] == pytest.approx(-0.7)
+    # compared where both have a validation: the variant's curve cut at 400k compares at 400k
+    short = {**var, "step": 400_000, "curves": {**var["curves"], "valid_step": [200_000, 400_000],
+                                                "valid_bound": [-106.0, -102.0]}}
+    (short_row,) = C.variant_rows([ref, short])
+    assert short_row["common_step"] == 400_000 and short_row["best_difference"] == pytest.approx(-0.4)
+    # no reference, or a cell on its own: no row; the tables never take a variant for the cell
+    assert C.variant_rows([var]) == [] and C.variant_rows([ref]) == []
+    rows = C.seed_rows([], "book5k", reference=[], reference_preset="paper")
+    table = C.seed_markdown_table(rows, "vimco", "book5k", reference_ms=(1,), progress=[var])
+    assert "in progress" not in table
+    assert "in progress (step 800,000)" in C.seed_markdown_table(rows, "vimco", "book5k", reference_ms=(1,),
+                                                                 progress=[ref, var])
 
 
 def test_seeded_results_read_back_from_a_folder(tmp_path, seeded):

@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import math
 
-from . import paper_numbers
+from . import identity, paper_numbers
 from . import results as R
 
 __all__ = ["HOLDS", "REVERSED", "UNRESOLVED", "SINGLE_SEED", "seed_stats", "verdict", "seed_cells", "table1_runs", "claimed_sign",
            "seed_rows", "margins", "contrasts", "pooled_contrast", "k_part", "gap_split", "ksweep_margins",
            "preset_budget", "budget_text", "fmt_stats", "seed_markdown_table", "short_budget", "margin_markdown_table",
-           "contrast_markdown_table", "progress_rows", "interim_estimate", "posterior_gap"]
+           "contrast_markdown_table", "progress_rows", "reference_run_name", "variant_rows", "interim_estimate", "posterior_gap"]
 
 HOLDS, REVERSED, UNRESOLVED = "holds", "reversed", "not resolved at this budget"
 #: why a single seed is never resolved
@@ -374,7 +374,8 @@ def seed_markdown_table(rows: list[dict], est: str, preset: str, reference_prese
     cell with one of ``reference_preset`` shows "in progress" with its step instead of "not run yet"."""
     ref = reference_preset is not None and f"{est}_ref" in rows[0]
     running = {(p["config"]["model"], p["config"]["samples"], "vimco" if p["config"]["estimator"] == "nvil"
-                else p["config"]["estimator"]): p["step"] for p in progress if p["config"].get("preset") == reference_preset}
+                else p["config"]["estimator"]): p["step"] for p in progress
+               if p["config"].get("preset") == reference_preset and R.is_cell(p)}  # a variant is not the cell
     head = ["model", "m", f"paper ({'$10^7$' if tex else '10^7'} steps, {_bound(PAPER_K, tex)})"]
     if ref:
         head += [f"ours, {reference_preset} preset ({short_budget(reference_preset, tex)}, seed 0)", "diff"]
@@ -468,6 +469,60 @@ def progress_rows(progress: list[dict], dataset: str = "mnist") -> list[dict]:
                     "seconds_per_step": pace, "pace_since": since, "pace_clock": clock, "hours_to_go": None if pace is None else (steps - p["step"]) * pace / 3600,
                     "paper_test": paper})
     return out
+
+
+def reference_run_name(config: dict) -> str:
+    """The run name of the preset cell that a run with budget overrides varies: the same coordinates
+    with every overridden setting at the preset's value (:func:`identity.overrides`)."""
+    base = identity.preset_config(config)
+    return identity.run_name({**config, **{f: base[f] for f in identity.overrides(config)}})
+
+
+def _best_until(curves: dict, step: int) -> tuple[float, int]:
+    """The lowest validation NLL of a curve at steps <= ``step``, and its step."""
+    pairs = [(-v, s) for s, v in zip(curves["valid_step"], curves["valid_bound"]) if s <= step]
+    return min(pairs)
+
+
+def variant_rows(progress: list[dict]) -> list[dict]:
+    """Unfinished runs with budget overrides (e.g. ``--weight-decay``), each set beside the unfinished
+    preset cell it varies, at equal steps.
+
+    For every progress file that is not its preset's cell (:func:`results.is_cell`) and whose reference
+    cell (:func:`reference_run_name`) is among ``progress``, with at least one validation step in common:
+    ``overrides`` (setting -> value), the last common validation step ``common_step``, both validation
+    NLLs there (``valid_nll``, ``reference_valid_nll``, and ``difference`` = variant - reference), and the
+    best validation NLL of each up to that step (``best_nll`` at ``best_step``, ``reference_best_nll`` at
+    ``reference_best_step``; ``best_difference`` = variant - reference): the number early stopping would
+    choose by, compared over the same stretch of training.  Also the variant's own ``step`` and its best
+    over its whole curve (``best_valid_nll`` at ``best_valid_step``).  Sorted by run name; a variant
+    whose reference is not in ``progress`` is left out."""
+    by_name = {p["run"]: p for p in progress}
+    out = []
+    for p in progress:
+        if R.is_cell(p):
+            continue
+        ref = by_name.get(reference_run_name(p["config"]))
+        if ref is None:
+            continue
+        mine = dict(zip(p["curves"]["valid_step"], p["curves"]["valid_bound"]))
+        theirs = dict(zip(ref["curves"]["valid_step"], ref["curves"]["valid_bound"]))
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            continue
+        at = common[-1]
+        best, best_step = _best_until(p["curves"], at)
+        rbest, rbest_step = _best_until(ref["curves"], at)
+        whole, whole_step = _best_until(p["curves"], p["step"])
+        c = p["config"]
+        out.append({"run": p["run"], "reference": ref["run"], "model": c["model"], "estimator": c["estimator"],
+                    "m": c["samples"], "overrides": identity.overrides(c), "step": p["step"],
+                    "common_step": at, "valid_nll": -mine[at], "reference_valid_nll": -theirs[at],
+                    "difference": theirs[at] - mine[at], "best_nll": best, "best_step": best_step,
+                    "reference_best_nll": rbest, "reference_best_step": rbest_step,
+                    "best_difference": best - rbest, "best_valid_nll": whole, "best_valid_step": whole_step,
+                    "valid_k": c.get("valid_samples"), "valid_examples": c.get("valid_examples")})
+    return sorted(out, key=lambda r: r["run"])
 
 
 def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
