@@ -318,6 +318,9 @@ def test_a_variant_run_is_set_beside_its_preset_cell_at_equal_steps_and_is_never
                                                 "valid_bound": [-106.0, -102.0]}}
     (short_row,) = C.variant_rows([ref, short])
     assert short_row["common_step"] == 400_000 and short_row["best_difference"] == pytest.approx(-0.4)
+    # several variants: in numeric order of the overridden value (not by their hashed names)
+    others = [_progress({**cell, "weight_decay": wd}, steps=(200_000,), bounds=(-106.0,)) for wd in (0.1, 1e-4, 0.01)]
+    assert [r["overrides"]["weight_decay"] for r in C.variant_rows([ref, *others])] == [1e-4, 0.01, 0.1]
     # no reference, or a cell on its own: no row; the tables never take a variant for the cell
     assert C.variant_rows([var]) == [] and C.variant_rows([ref]) == []
     rows = C.seed_rows([], "book5k", reference=[], reference_preset="paper")

@@ -495,8 +495,9 @@ def variant_rows(progress: list[dict]) -> list[dict]:
     best validation NLL of each up to that step (``best_nll`` at ``best_step``, ``reference_best_nll`` at
     ``reference_best_step``; ``best_difference`` = variant - reference): the number early stopping would
     choose by, compared over the same stretch of training.  Also the variant's own ``step`` and its best
-    over its whole curve (``best_valid_nll`` at ``best_valid_step``).  Sorted by run name; a variant
-    whose reference is not in ``progress`` is left out."""
+    over its whole curve (``best_valid_nll`` at ``best_valid_step``).  Sorted by reference run, then by
+    the overridden settings and their values (numbers in numeric order); a variant whose reference is not
+    in ``progress`` is left out."""
     by_name = {p["run"]: p for p in progress}
     out = []
     for p in progress:
@@ -522,7 +523,13 @@ def variant_rows(progress: list[dict]) -> list[dict]:
                     "reference_best_nll": rbest, "reference_best_step": rbest_step,
                     "best_difference": best - rbest, "best_valid_nll": whole, "best_valid_step": whole_step,
                     "valid_k": c.get("valid_samples"), "valid_examples": c.get("valid_examples")})
-    return sorted(out, key=lambda r: r["run"])
+    return sorted(out, key=lambda r: (r["reference"], [_sort_key(k, v) for k, v in sorted(r["overrides"].items())]))
+
+
+def _sort_key(field: str, value) -> tuple:
+    """Orders override values: numbers numerically, before anything else (as text)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (field, 0, float(value), "") if number else (field, 1, 0.0, str(value))
 
 
 def interim_estimate(sweep: dict, dataset: str = "mnist") -> dict:
