@@ -494,8 +494,8 @@ def variant_rows(progress: list[dict]) -> list[dict]:
     NLLs there (``valid_nll``, ``reference_valid_nll``, and ``difference`` = variant - reference), and the
     best validation NLL of each up to that step (``best_nll`` at ``best_step``, ``reference_best_nll`` at
     ``reference_best_step``; ``best_difference`` = variant - reference): the number early stopping would
-    choose by, compared over the same stretch of training.  Also the variant's own ``step`` and its best
-    over its whole curve (``best_valid_nll`` at ``best_valid_step``).  Sorted by reference run, then by
+    choose by, compared over the same stretch of training; and the variant's own ``step`` (its whole curve's
+    best is its progress file's ``best``).  Sorted by reference run, then by
     the overridden settings and their values (numbers in numeric order); a variant whose reference is not
     in ``progress`` is left out."""
     by_name = {p["run"]: p for p in progress}
@@ -514,15 +514,13 @@ def variant_rows(progress: list[dict]) -> list[dict]:
         at = common[-1]
         best, best_step = _best_until(p["curves"], at)
         rbest, rbest_step = _best_until(ref["curves"], at)
-        whole, whole_step = _best_until(p["curves"], p["step"])
         c = p["config"]
         out.append({"run": p["run"], "reference": ref["run"], "model": c["model"], "estimator": c["estimator"],
                     "m": c["samples"], "overrides": identity.overrides(c), "step": p["step"],
                     "common_step": at, "valid_nll": -mine[at], "reference_valid_nll": -theirs[at],
                     "difference": theirs[at] - mine[at], "best_nll": best, "best_step": best_step,
                     "reference_best_nll": rbest, "reference_best_step": rbest_step,
-                    "best_difference": best - rbest, "best_valid_nll": whole, "best_valid_step": whole_step,
-                    "valid_k": c.get("valid_samples"), "valid_examples": c.get("valid_examples")})
+                    "best_difference": best - rbest, "valid_k": c.get("valid_samples")})
     return sorted(out, key=lambda r: (r["reference"], [_sort_key(k, v) for k, v in sorted(r["overrides"].items())]))
 
 
